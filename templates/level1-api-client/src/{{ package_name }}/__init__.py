@@ -1,0 +1,1 @@
+"""Client for a speech-to-text service."""
