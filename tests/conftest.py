@@ -1,0 +1,144 @@
+"""Fixtures shared by the template's tests.
+
+pytest-copier gives us an isolated git config and a session copy of the template as a
+tagged git repository. Its own `copier.copy` always passes `unsafe=True`, which would
+hide a template that quietly needs `--trust`, so projects are rendered here through
+`render()`, trust-free, exactly as a user's `copier copy` would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+from copier import run_copy
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE_PATHS = ["copier.yml", "templates", "hooks"]
+
+COPIER_CONFIG = yaml.safe_load((REPO / "copier.yml").read_text(encoding="utf-8"))
+LEVELS = sorted(COPIER_CONFIG["level"]["choices"].values())
+
+# Answers a careful user might really give, chosen to break naive quoting: TOML/YAML
+# specials, non-ASCII, a dotted and hyphenated distribution name, the oldest Python.
+AWKWARD_ANSWERS = {
+    "project_name": "Voice.Lab-2_go",
+    "description": 'Says "hi": naïve café \\ backslash, # not a comment, {{ not jinja }}',
+    "author_name": "José Ñúñez O'Brien",
+    "author_email": "jose.o'brien+ai@example.org",
+    "license": "Apache-2.0",
+    "python_min": "3.10",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Copier warns about the dirty/untagged template copies that tests make on purpose.
+    warnings.filterwarnings("ignore", module="copier")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="pytest_copier")
+
+
+@pytest.fixture(scope="session")
+def copier_template_paths() -> list[str]:
+    return TEMPLATE_PATHS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_copier_settings(
+    tmp_path_factory: pytest.TempPathFactory, sessionpatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the developer's Copier settings (defaults, trusted sources) out of the tests."""
+    settings = tmp_path_factory.mktemp("copier-settings") / "settings.yml"
+    settings.write_text("{}\n", encoding="utf-8")
+    sessionpatch.setenv("COPIER_SETTINGS_PATH", str(settings))
+
+
+def render(template: Path, dst: Path, level: int, **answers: object) -> Path:
+    """Render `level` into `dst` the way a user's plain `copier copy --defaults` would."""
+    run_copy(
+        str(template),
+        dst,
+        data={"level": level, **answers},
+        defaults=True,
+        unsafe=False,
+        quiet=True,
+    )
+    return dst
+
+
+def run(
+    args: list[str] | str,
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, showing its output in the failure message when it fails."""
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        shell=isinstance(args, str),
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{args} exited {result.returncode} in {cwd}\n"
+            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}",
+            pytrace=False,
+        )
+    return result
+
+
+def uv() -> str:
+    found = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    return found
+
+
+def fresh_venv(project: Path) -> Path:
+    """A new virtual environment holding only what the project's pyproject declares.
+
+    torch is installed first from the pinned CPU build (a looser requirement would pull
+    a multi-GB CUDA build); the project's own `torch>=2.3` is then already satisfied.
+    """
+    venv = project / ".venv"
+    run([uv(), "venv", "--quiet", "--seed", str(venv)], project)
+    python = venv / "bin" / "python"
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    if '"torch>=' in pyproject:
+        run([str(python), "-m", "pip", "install", "--quiet", "torch==2.13.0"], project)
+    run(
+        [uv(), "pip", "install", "--quiet", "--python", str(python), "-e", ".", "--group", "dev"],
+        project,
+    )
+    return venv / "bin"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--level",
+        choices=[*map(str, LEVELS), "none"],
+        help="run only the tests of one level, or (none) the tests that belong to no level",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("--level")
+    if wanted is None:
+        return
+    selected, deselected = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        level = params.params.get("level") if params else None
+        keep = level is None if wanted == "none" else str(level) == wanted
+        (selected if keep else deselected).append(item)
+    config.hook.pytest_deselected(items=deselected)
+    items[:] = selected

@@ -1,0 +1,144 @@
+"""The questionnaire: validators refuse bad answers with a useful message, and the
+offered levels are exactly the levels that exist."""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from conftest import COPIER_CONFIG, LEVELS, REPO, render
+
+
+def refusal(copier_template: Path, tmp_path: Path, **answers: object) -> str:
+    """The validator's message for `answers`; fails if they are accepted."""
+    with pytest.raises(ValueError, match="Validation error") as error:
+        render(copier_template, tmp_path / "proj", answers.pop("level", 1), **answers)
+    assert not (tmp_path / "proj" / "pyproject.toml").exists()
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"project_name": ""}, "project name is empty"),
+        ({"project_name": "   "}, "project name is empty"),
+        ({"project_name": "my project"}, "not a valid distribution name"),
+        ({"project_name": "-leading-dash"}, "not a valid distribution name"),
+        ({"project_name": "Ünïcode"}, "not a valid distribution name"),
+        ({"package_name": ""}, "package name is empty"),
+        ({"package_name": "2fast"}, "not a valid package name"),
+        ({"package_name": "My_Package"}, "not a valid package name"),
+        ({"package_name": "has-dash"}, "not a valid package name"),
+        ({"package_name": "class"}, "is a Python keyword"),
+        ({"package_name": "json"}, "is a standard-library module"),
+        ({"package_name": "asyncio"}, "is a standard-library module"),
+        ({"package_name": "httpx"}, "library that generated projects depend on"),
+        ({"package_name": "torch"}, "library that generated projects depend on"),
+        ({"description": ""}, "description is empty"),
+        ({"description": "two\nlines"}, "single line"),
+        ({"description": "x" * 201}, "at most 200"),
+        ({"author_name": " "}, "author name is empty"),
+        ({"author_email": "nobody"}, "does not look like an e-mail address"),
+        ({"author_email": "a@b"}, "does not look like an e-mail address"),
+        ({"author_email": "a b@example.org"}, "does not look like an e-mail address"),
+        ({"api_base_url": "ftp://example.org"}, "not an http(s) base URL"),
+        ({"api_base_url": "https://example.org/v1?key=1"}, "not an http(s) base URL"),
+    ],
+)
+def test_validator_refuses_bad_answer(
+    copier_template: Path, tmp_path: Path, answers: dict, message: str
+) -> None:
+    assert message in refusal(copier_template, tmp_path, **answers)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"project_name": "speech-client"},
+        {"project_name": "Speech.Client_2"},
+        {"project_name": "x"},
+        {"package_name": "_private_ok"},
+        {"package_name": "match"},  # a soft keyword is still importable
+        {"author_email": "first.last+tag@sub.example.co.uk"},
+        {"api_base_url": "https://api.example.com/v1"},
+    ],
+)
+def test_validator_accepts_good_answer(
+    copier_template: Path, tmp_path: Path, answers: dict
+) -> None:
+    assert (render(copier_template, tmp_path / "p", 1, **answers) / "pyproject.toml").exists()
+
+
+def test_package_name_defaults_from_project_name(copier_template: Path, tmp_path: Path) -> None:
+    project = render(copier_template, tmp_path / "p", 1, project_name="Speech.Client-2")
+    assert (project / "src" / "speech_client_2").is_dir()
+
+
+def test_project_name_defaults_to_the_folder_name(copier_template: Path, tmp_path: Path) -> None:
+    project = render(copier_template, tmp_path / "voice-notes", 1)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == "voice-notes"
+
+
+def reserved_list(name: str) -> set[str]:
+    text = (REPO / "templates/_shared/reserved_names.jinja").read_text(encoding="utf-8")
+    block = re.search(rf"set {name} = \[(.*?)\]", text, re.DOTALL)
+    assert block, name
+    return set(re.findall(r'"([^"]+)"', block.group(1)))
+
+
+def test_reserved_names_cover_this_python() -> None:
+    public = {name for name in sys.stdlib_module_names if not name.startswith("_")}
+    assert public <= reserved_list("stdlib_modules")
+    assert set(keyword.kwlist) == reserved_list("python_keywords")
+
+
+# Distributions whose import name differs from their normalised project name.
+IMPORT_NAMES = {"pyyaml": "yaml", "scikit-learn": "sklearn", "pytest-httpserver": "pytest_httpserver"}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_dependency_import_names_are_reserved(
+    copier_template: Path, tmp_path: Path, level: int
+) -> None:
+    """The package-name validator must know every library the level depends on."""
+    project = render(copier_template, tmp_path / "p", level)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["dev"]
+    names = {re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower() for req in requirements}
+    imports = {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
+    text = (REPO / "templates/_shared/reserved_names.jinja").read_text(encoding="utf-8")
+    line = re.search(rf"^\s*{level}: \[(.*)\],$", text, re.MULTILINE)
+    assert line, f"no dependency_imports entry for level {level}"
+    assert imports == set(re.findall(r'"([^"]+)"', line.group(1)))
+
+
+def test_offered_levels_are_exactly_the_level_folders() -> None:
+    folders = {
+        int(m.group(1))
+        for path in (REPO / "templates").iterdir()
+        if (m := re.fullmatch(r"level(\d)-[a-z0-9-]+", path.name)) and path.is_dir()
+    }
+    assert set(LEVELS) == folders
+    for label, level in COPIER_CONFIG["level"]["choices"].items():
+        assert label.startswith(f"{level} - ")
+        assert f"level{level}-" in COPIER_CONFIG["_subdirectory"]
+
+
+def test_template_needs_no_trust() -> None:
+    assert "_tasks" not in COPIER_CONFIG
+    assert "_jinja_extensions" not in COPIER_CONFIG
+    assert "_migrations" not in COPIER_CONFIG or all(
+        "when" in step for step in COPIER_CONFIG["_migrations"]
+    )
+
+
+def test_every_free_text_question_has_a_validator() -> None:
+    for name, question in COPIER_CONFIG.items():
+        if name.startswith("_") or "choices" in question or question.get("ask") is False:
+            continue
+        assert "validator" in question, f"{name} has no validator"

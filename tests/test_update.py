@@ -1,0 +1,162 @@
+"""`copier update`, for real: a project made at template version A takes version B.
+
+Each test builds its own template repository from the working tree, tags it 1.0.0,
+renders a project, commits it as a user would, then changes the template (a shared
+partial and a level file), tags 2.0.0 and updates the project.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run
+from copier import run_copy, run_update
+
+MARKERS = ("<" * 7 + " ", ">" * 7 + " ")
+HOOK = REPO / "hooks" / "check_update_leftovers.py"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return run(["git", *args], cwd).stdout
+
+
+def commit_all(cwd: Path, message: str) -> None:
+    git(cwd, "add", "-A")
+    git(cwd, "commit", "--quiet", "-m", message)
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> Path:
+    src = tmp_path / "template"
+    src.mkdir()
+    for name in TEMPLATE_PATHS:
+        path = REPO / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, src / name)
+    git(src, "init", "--quiet")
+    commit_all(src, "Template A")
+    git(src, "tag", "1.0.0")
+    return src
+
+
+def make_project(template: Path, dst: Path, level: int = 1) -> Path:
+    run_copy(str(template), dst, data={"level": level}, defaults=True, vcs_ref="1.0.0", quiet=True)
+    git(dst, "init", "--quiet")
+    commit_all(dst, "Start from ai-levels")
+    return dst
+
+
+def release_b(template: Path, level_folder: str = "level1-api-client") -> None:
+    gitignore = template / "templates/_shared/gitignore.jinja"
+    gitignore.write_text(
+        gitignore.read_text(encoding="utf-8").replace("htmlcov/\n", "htmlcov/\n.mypy_cache/\n"),
+        encoding="utf-8",
+    )
+    readme = template / "templates" / level_folder / "README.md.jinja"
+    readme.write_text(
+        readme.read_text(encoding="utf-8") + "\n{# release B #}Support: see the wiki.\n",
+        encoding="utf-8",
+    )
+    commit_all(template, "Template B")
+    git(template, "tag", "2.0.0")
+
+
+def update(project: Path, **data: object) -> None:
+    run_update(
+        project, data=data, defaults=True, overwrite=True, skip_answered=True, quiet=True
+    )
+
+
+def leftovers(project: Path) -> list[str]:
+    found = [str(p.relative_to(project)) for p in project.rglob("*.rej")]
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and ".venv" not in path.parts:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if any(line.startswith(MARKERS) for line in text.splitlines()):
+                found.append(str(path.relative_to(project)))
+    return found
+
+
+def test_update_keeps_user_edits_and_brings_template_changes(
+    template: Path, tmp_path: Path
+) -> None:
+    project = make_project(template, tmp_path / "proj")
+    package = project / "src" / "proj"
+    # A user's edits: a changed README title, a new module, a line added to a
+    # generated module.
+    readme = project / "README.md"
+    readme.write_text(
+        readme.read_text(encoding="utf-8").replace("# proj\n", "# Proj, our speech client\n", 1),
+        encoding="utf-8",
+    )
+    (package / "mine.py").write_text('GREETING = "kept"\n', encoding="utf-8")
+    init = package / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + '\nUSER_EDIT = "kept"\n', encoding="utf-8")
+    commit_all(project, "User edits")
+
+    release_b(template)
+    update(project)
+
+    readme_text = readme.read_text(encoding="utf-8")
+    assert readme_text.startswith("# Proj, our speech client\n")
+    assert "Support: see the wiki." in readme_text
+    assert ".mypy_cache/" in (project / ".gitignore").read_text(encoding="utf-8")
+    assert (package / "mine.py").read_text(encoding="utf-8") == 'GREETING = "kept"\n'
+    assert 'USER_EDIT = "kept"' in init.read_text(encoding="utf-8")
+    assert "_commit: 2.0.0" in (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    assert leftovers(project) == []
+
+    bin_dir = fresh_venv(project)
+    run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+def test_conflicting_edit_surfaces_as_markers_never_silent_loss(
+    template: Path, tmp_path: Path
+) -> None:
+    project = make_project(template, tmp_path / "proj")
+    gitignore = project / ".gitignore"
+    gitignore.write_text(
+        gitignore.read_text(encoding="utf-8").replace("htmlcov/\n", "htmlcov/\nmy-cache/\n"),
+        encoding="utf-8",
+    )
+    commit_all(project, "User edit on the lines the template changes next")
+
+    release_b(template)
+    update(project)
+
+    text = gitignore.read_text(encoding="utf-8")
+    assert "my-cache/" in text  # the user's line is still there...
+    assert ".mypy_cache/" in text  # ...beside the template's...
+    assert leftovers(project) == [".gitignore"]  # ...inside conflict markers
+    hook = run(["python", str(HOOK), ".gitignore"], project, check=False)
+    assert hook.returncode == 1
+    assert ".gitignore:" in hook.stdout
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_changing_the_level_on_update_is_refused(
+    template: Path, tmp_path: Path, level: int
+) -> None:
+    project = make_project(template, tmp_path / "proj", level)
+    other = next(candidate for candidate in LEVELS if candidate != level)
+    release_b(template)
+    with pytest.raises(ValueError, match=f"created at level {level}") as refused:
+        update(project, level=other)
+    assert "fixed" in str(refused.value)
+    assert git(project, "status", "--porcelain") == ""
+    answers = (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    assert f"level: {level}" in answers
+    assert "_commit: 1.0.0" in answers
+
+
+def test_update_at_the_same_level_with_explicit_answer_is_accepted(
+    template: Path, tmp_path: Path
+) -> None:
+    project = make_project(template, tmp_path / "proj", 1)
+    release_b(template)
+    update(project, level=1)
+    assert "_commit: 2.0.0" in (project / ".copier-answers.yml").read_text(encoding="utf-8")
