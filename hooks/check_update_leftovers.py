@@ -21,7 +21,7 @@ THEIRS = ">" * 7 + " "
 
 
 def leftover_markers(path: Path) -> list[int]:
-    """Line numbers of conflict markers, when the file holds a complete conflict block."""
+    """Line numbers of conflict markers, if the file holds a whole conflict block."""
     try:
         lines = path.read_bytes().decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
