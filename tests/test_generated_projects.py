@@ -67,6 +67,7 @@ def main_job_level1(project: Path, bin_dir: Path, answers: dict) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        server.stdout.close()
 
 
 def main_job_level2(project: Path, bin_dir: Path, answers: dict) -> None:

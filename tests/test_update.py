@@ -56,9 +56,9 @@ def release_b(template: Path, level_folder: str = "level1-api-client") -> None:
         gitignore.read_text(encoding="utf-8").replace("htmlcov/\n", "htmlcov/\n.mypy_cache/\n"),
         encoding="utf-8",
     )
-    readme = template / "templates" / level_folder / "README.md.jinja"
-    readme.write_text(
-        readme.read_text(encoding="utf-8") + "\n{# release B #}Support: see the wiki.\n",
+    errors = template / "templates" / level_folder / "src/{{ package_name }}/_errors.py"
+    errors.write_text(
+        errors.read_text(encoding="utf-8") + '\n\nSUPPORT_URL = "https://example.org/support"\n',
         encoding="utf-8",
     )
     commit_all(template, "Template B")
@@ -103,7 +103,9 @@ def test_update_keeps_user_edits_and_brings_template_changes(
 
     readme_text = readme.read_text(encoding="utf-8")
     assert readme_text.startswith("# Proj, our speech client\n")
-    assert "Support: see the wiki." in readme_text
+    assert 'SUPPORT_URL = "https://example.org/support"' in (package / "_errors.py").read_text(
+        encoding="utf-8"
+    )
     assert ".mypy_cache/" in (project / ".gitignore").read_text(encoding="utf-8")
     assert (package / "mine.py").read_text(encoding="utf-8") == 'GREETING = "kept"\n'
     assert 'USER_EDIT = "kept"' in init.read_text(encoding="utf-8")
