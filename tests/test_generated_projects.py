@@ -72,7 +72,15 @@ def main_job_level1(project: Path, bin_dir: Path, answers: dict) -> None:
 
 def main_job_level2(project: Path, bin_dir: Path, answers: dict) -> None:
     cli = str(bin_dir / answers["package_name"].replace("_", "-"))
-    run([cli, "eval"], project, env={"OPENAI_API_KEY": ""})
+    result = run([cli, "eval", "--no-progress"], project, env={"OPENAI_API_KEY": ""})
+    assert "mode replay" in result.stdout
+    assert re.search(r"(\d+) cases: \1 passed, 0 failed, 0 errored", result.stdout), result.stdout
+    report = json.loads((project / "reports/results.json").read_text(encoding="utf-8"))
+    assert report["meta"]["mode"] == "replay"
+    assert report["summary"]["failed"] == report["summary"]["errored"] == 0
+    assert report["summary"]["passed"] > 0
+    assert "<testsuite" in (project / "reports/junit.xml").read_text(encoding="utf-8")
+    assert (project / "reports/report.html").stat().st_size > 0
 
 
 def main_job_level4(project: Path, bin_dir: Path, answers: dict) -> None:

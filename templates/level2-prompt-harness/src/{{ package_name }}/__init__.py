@@ -1,0 +1,1 @@
+"""Prompt-testing harness: prompt files, YAML suites, providers, cache and reports."""
