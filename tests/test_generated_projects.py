@@ -89,6 +89,27 @@ def main_job_level4(project: Path, bin_dir: Path, answers: dict) -> None:
     (metrics_file,) = project.glob("runs/*/metrics.json")
     metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
     assert metrics["test_accuracy"] >= 0.95, metrics
+    assert metrics["test_loss"] < 0.5, metrics
+    run_dir = metrics_file.parent
+    for name in ("config.yaml", "metrics.csv", "curves.png", "checkpoints/last.pt"):
+        assert (run_dir / name).is_file(), name
+    evaluated = run([cli, "evaluate", "latest"], project)
+    assert "test accuracy:" in evaluated.stdout
+    benchmark = run(
+        [
+            str(bin_dir / "python"),
+            "benchmarks/throughput.py",
+            "--steps",
+            "5",
+            "--rounds",
+            "2",
+            "--warmup",
+            "2",
+            "model.channels=[4,8]",
+        ],
+        project,
+    )
+    assert "ratio (project/minimal):" in benchmark.stdout
 
 
 MAIN_JOBS = {1: main_job_level1, 2: main_job_level2, 4: main_job_level4}
@@ -116,6 +137,10 @@ def test_generated_project_passes_its_own_checks(
         if path.suffix in {".py", ".md", ".toml", ".yml", ".yaml", ".txt", ".cfg"}:
             unfinished = UNFINISHED.search(path.read_text(encoding="utf-8"))
             assert unfinished is None, f"{path.relative_to(project)}: {unfinished.group()}"
+
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    prose = readme.split("```")[::2]  # outside code blocks
+    assert not any("\n\n\n" in part for part in prose), "README has stray blank lines"
 
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["description"] == answers["description"]

@@ -98,7 +98,11 @@ def test_reserved_names_cover_this_python() -> None:
 
 
 # Distributions whose import name differs from their normalised project name.
-IMPORT_NAMES = {"pyyaml": "yaml", "scikit-learn": "sklearn", "pytest-httpserver": "pytest_httpserver"}
+IMPORT_NAMES = {
+    "pyyaml": "yaml",
+    "scikit-learn": "sklearn",
+    "pytest-httpserver": "pytest_httpserver",
+}
 
 
 @pytest.mark.parametrize("level", LEVELS)

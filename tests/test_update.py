@@ -66,9 +66,7 @@ def release_b(template: Path, level_folder: str = "level1-api-client") -> None:
 
 
 def update(project: Path, **data: object) -> None:
-    run_update(
-        project, data=data, defaults=True, overwrite=True, skip_answered=True, quiet=True
-    )
+    run_update(project, data=data, defaults=True, overwrite=True, skip_answered=True, quiet=True)
 
 
 def leftovers(project: Path) -> list[str]:
