@@ -103,14 +103,30 @@ def uv() -> str:
     return found
 
 
-def fresh_venv(project: Path) -> Path:
+def find_python(version: str) -> str | None:
+    """A working interpreter of `version` ("3.10"): pyenv's, or one on PATH."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [str(p) for p in sorted(pyenv.glob(f"{version}.*/bin/python{version}"))]
+    candidates += filter(None, [shutil.which(f"python{version}")])
+    for candidate in candidates:
+        # A pyenv shim for a version that is not enabled exists but does not run.
+        probe = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def fresh_venv(project: Path, python: str | None = None) -> Path:
     """A new virtual environment holding only what the project's pyproject declares.
 
     torch is installed first from the pinned CPU build (a looser requirement would pull
     a multi-GB CUDA build); the project's own `torch>=2.3` is then already satisfied.
     """
     venv = project / ".venv"
-    run([uv(), "venv", "--quiet", "--seed", str(venv)], project)
+    run(
+        [uv(), "venv", "--quiet", "--seed", "--python", python or sys.executable, str(venv)],
+        project,
+    )
     python = venv / "bin" / "python"
     pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
     if '"torch>=' in pyproject:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import AWKWARD_ANSWERS, LEVELS, fresh_venv, render, run
+from conftest import AWKWARD_ANSWERS, LEVELS, REPO, find_python, fresh_venv, render, run
 
 UNFINISHED = re.compile(r"TODO|FIXME|XXX|NotImplementedError|placeholder", re.IGNORECASE)
 
@@ -151,3 +151,30 @@ def test_generated_project_passes_its_own_checks(
     run([str(bin_dir / "ruff"), "format", "--check", "."], project)
     run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     MAIN_JOBS[level](project, bin_dir, answers)
+
+
+# Levels whose projects need torch stay on the suite's Python: the pinned CPU build of
+# torch that test machines carry is for that interpreter only.
+LEVELS_WITHOUT_TORCH = [
+    level
+    for level in LEVELS
+    if '"torch'
+    not in next((REPO / "templates").glob(f"level{level}-*/pyproject.toml.jinja")).read_text(
+        encoding="utf-8"
+    )
+]
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.13"])
+@pytest.mark.parametrize("level", LEVELS_WITHOUT_TORCH)
+def test_generated_project_runs_on_the_oldest_and_newest_python(
+    copier_template: Path, tmp_path: Path, level: int, version: str
+) -> None:
+    python = find_python(version)
+    if python is None:
+        pytest.skip(f"no Python {version} installed here")
+    answers = {"project_name": "edge-python", "python_min": "3.10"}
+    project = render(copier_template, tmp_path / "proj", level, **answers)
+    bin_dir = fresh_venv(project, python)
+    run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    MAIN_JOBS[level](project, bin_dir, {"package_name": "edge_python"})
