@@ -21,3 +21,13 @@ def test_reference_lists_every_question_once() -> None:
     documented = re.findall(r"^\|\s*`([a-z_]+)`\s*\|", reference, re.MULTILINE)
     questions = [name for name in COPIER_CONFIG if not name.startswith("_")]
     assert sorted(documented) == sorted(questions)
+
+
+def test_reference_names_every_reserved_dependency() -> None:
+    reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+    row = next(line for line in reference.splitlines() if line.startswith("| `package_name`"))
+    names = (REPO / "templates/_shared/reserved_names.jinja").read_text(encoding="utf-8")
+    block = re.search(r"set dependency_imports = \{(.*?)\}", names, re.DOTALL)
+    assert block
+    reserved = set(re.findall(r'"([^"]+)"', block.group(1)))
+    assert reserved == set(re.findall(r"`([a-z_0-9]+)`", row.split("which it would shadow")[1]))

@@ -8,14 +8,19 @@ partial and a level file), tags 2.0.0 and updates the project.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run
 from copier import run_copy, run_update
 
 MARKERS = ("<" * 7 + " ", ">" * 7 + " ")
-HOOK = REPO / "hooks" / "check_update_leftovers.py"
+
+
+def pre_commit() -> str:
+    return shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -132,8 +137,21 @@ def test_conflicting_edit_surfaces_as_markers_never_silent_loss(
     assert "my-cache/" in text  # the user's line is still there...
     assert ".mypy_cache/" in text  # ...beside the template's...
     assert leftovers(project) == [".gitignore"]  # ...inside conflict markers
-    hook = run(["python", str(HOOK), ".gitignore"], project, check=False)
-    assert hook.returncode == 1
+
+    # The project's own pre-commit hook refuses the commit. Only the config's local
+    # hooks are run: the others would clone their repositories from the network.
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    config["repos"] = [repo for repo in config["repos"] if repo["repo"] == "local"]
+    local_config = tmp_path / "local-hooks.yaml"
+    local_config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    git(project, "add", "-A")
+    hook = run(
+        [pre_commit(), "run", "--config", str(local_config), "no-update-leftovers"],
+        project,
+        env={"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")},
+        check=False,
+    )
+    assert hook.returncode == 1, hook.stdout
     assert ".gitignore:" in hook.stdout
 
 
