@@ -95,21 +95,6 @@ def main_job_level4(project: Path, bin_dir: Path, answers: dict) -> None:
         assert (run_dir / name).is_file(), name
     evaluated = run([cli, "evaluate", "latest"], project)
     assert "test accuracy:" in evaluated.stdout
-    benchmark = run(
-        [
-            str(bin_dir / "python"),
-            "benchmarks/throughput.py",
-            "--steps",
-            "5",
-            "--rounds",
-            "2",
-            "--warmup",
-            "2",
-            "model.channels=[4,8]",
-        ],
-        project,
-    )
-    assert "ratio (project/minimal):" in benchmark.stdout
 
 
 MAIN_JOBS = {1: main_job_level1, 2: main_job_level2, 4: main_job_level4}
