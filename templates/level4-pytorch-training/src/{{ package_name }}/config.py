@@ -293,8 +293,18 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
 
 def _unknown_key(key: str, root: type) -> ConfigError:
     known = _all_keys(root)
-    sections = sorted({k.split(".")[0] for k in known if "." in k})
-    close = difflib.get_close_matches(key, known + sections, n=1)
+    # Compare the last part within its own section first: the shared "train." prefix
+    # would otherwise make any train.* key look close to any other.
+    section, _, leaf = key.rpartition(".")
+    siblings = [k for k in known if k.rpartition(".")[0] == section]
+    close = difflib.get_close_matches(
+        leaf, [k.rpartition(".")[2] for k in siblings], n=1
+    )
+    if close:
+        close = [f"{section}.{close[0]}" if section else close[0]]
+    elif not siblings:  # a misspelt section: compare whole keys
+        sections = sorted({k.split(".")[0] for k in known if "." in k})
+        close = difflib.get_close_matches(key, known + sections, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     return ConfigError(f"{key}: unknown key{hint}")
 
