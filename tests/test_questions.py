@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import COPIER_CONFIG, LEVELS, REPO, render
 
 
@@ -146,3 +147,15 @@ def test_every_free_text_question_has_a_validator() -> None:
         if name.startswith("_") or "choices" in question or question.get("ask") is False:
             continue
         assert "validator" in question, f"{name} has no validator"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_level_questions_are_asked_only_for_their_level(
+    copier_template: Path, tmp_path: Path, level: int
+) -> None:
+    project = render(copier_template, tmp_path / "p", level)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    for name, question in COPIER_CONFIG.items():
+        when = question.get("when", "") if isinstance(question, dict) else ""
+        if match := re.fullmatch(r"\{\{ level == (\d) \}\}", str(when)):
+            assert (name in answers) == (int(match.group(1)) == level), name
