@@ -9,12 +9,14 @@ hide a template that quietly needs `--trust`, so projects are rendered here thro
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import warnings
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
 from copier import run_copy
@@ -98,9 +100,24 @@ def run(
     return result
 
 
-def uv() -> str:
-    found = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
-    return found
+def tool(name: str) -> str:
+    """A command-line tool of the test environment: on PATH, or beside this Python."""
+    return shutil.which(name) or str(Path(sys.executable).with_name(name))
+
+
+def reserved_names() -> dict[str, object]:
+    """The lists the package_name validator reads, evaluated by Jinja as Copier does."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO))
+    module = env.get_template("templates/_shared/reserved_names.jinja").module
+    return {
+        name: getattr(module, name)
+        for name in ("python_keywords", "stdlib_modules", "dependency_imports")
+    }
+
+
+def needs_torch(pyproject_text: str) -> bool:
+    """Whether a (rendered or template) pyproject declares torch."""
+    return re.search(r'^\s*"torch\b', pyproject_text, re.MULTILINE) is not None
 
 
 def find_python(version: str) -> str | None:
@@ -124,17 +141,15 @@ def fresh_venv(project: Path, python: str | None = None) -> Path:
     """
     venv = project / ".venv"
     run(
-        [uv(), "venv", "--quiet", "--seed", "--python", python or sys.executable, str(venv)],
+        [tool("uv"), "venv", "--quiet", "--seed", "--python", python or sys.executable, str(venv)],
         project,
     )
     python = venv / "bin" / "python"
     pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
-    if '"torch>=' in pyproject:
+    if needs_torch(pyproject):
         run([str(python), "-m", "pip", "install", "--quiet", "torch==2.13.0"], project)
-    run(
-        [uv(), "pip", "install", "--quiet", "--python", str(python), "-e", ".", "--group", "dev"],
-        project,
-    )
+    install = ["pip", "install", "--quiet", "--python", str(python), "-e", ".", "--group", "dev"]
+    run([tool("uv"), *install], project)
     return venv / "bin"
 
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 
-from conftest import run
-
-
-def copier_cli() -> str:
-    return shutil.which("copier") or str(Path(sys.executable).with_name("copier"))
+from conftest import run, tool
 
 
 def test_plain_copy_renders_without_trust(copier_template: Path, tmp_path: Path) -> None:
     result = run(
-        [copier_cli(), "copy", "--defaults", "-d", "level=1", str(copier_template), "myproj"],
+        [tool("copier"), "copy", "--defaults", "-d", "level=1", str(copier_template), "myproj"],
         tmp_path,
     )
     project = tmp_path / "myproj"
@@ -31,7 +25,7 @@ def test_bad_answer_on_the_command_line_ends_with_the_validator_message(
 ) -> None:
     result = run(
         [
-            copier_cli(),
+            tool("copier"),
             "copy",
             "--defaults",
             "-d",

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
-import sys
 from pathlib import Path
 
-from conftest import COPIER_CONFIG, REPO, run
+from conftest import COPIER_CONFIG, REPO, reserved_names, run, tool
 
 
 def test_docs_build_strict(tmp_path: Path) -> None:
-    mkdocs = shutil.which("mkdocs") or str(Path(sys.executable).with_name("mkdocs"))
-    run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")], REPO)
+    run([tool("mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "site")], REPO)
     assert (tmp_path / "site" / "index.html").is_file()
 
 
@@ -26,8 +23,5 @@ def test_reference_lists_every_question_once() -> None:
 def test_reference_names_every_reserved_dependency() -> None:
     reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
     row = next(line for line in reference.splitlines() if line.startswith("| `package_name`"))
-    names = (REPO / "templates/_shared/reserved_names.jinja").read_text(encoding="utf-8")
-    block = re.search(r"set dependency_imports = \{(.*?)\}", names, re.DOTALL)
-    assert block
-    reserved = set(re.findall(r'"([^"]+)"', block.group(1)))
+    reserved = set().union(*reserved_names()["dependency_imports"].values())
     assert reserved == set(re.findall(r"`([a-z_0-9]+)`", row.split("which it would shadow")[1]))

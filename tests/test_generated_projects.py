@@ -18,7 +18,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import AWKWARD_ANSWERS, LEVELS, REPO, find_python, fresh_venv, render, run
+from conftest import (
+    AWKWARD_ANSWERS,
+    LEVELS,
+    REPO,
+    find_python,
+    fresh_venv,
+    needs_torch,
+    render,
+    run,
+)
 
 UNFINISHED = re.compile(r"TODO|FIXME|XXX|NotImplementedError|placeholder", re.IGNORECASE)
 
@@ -143,9 +152,10 @@ def test_generated_project_passes_its_own_checks(
 LEVELS_WITHOUT_TORCH = [
     level
     for level in LEVELS
-    if '"torch'
-    not in next((REPO / "templates").glob(f"level{level}-*/pyproject.toml.jinja")).read_text(
-        encoding="utf-8"
+    if not needs_torch(
+        next((REPO / "templates").glob(f"level{level}-*/pyproject.toml.jinja")).read_text(
+            encoding="utf-8"
+        )
     )
 ]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import COPIER_CONFIG, LEVELS, REPO, render
+from conftest import COPIER_CONFIG, LEVELS, REPO, render, reserved_names
 
 
 def refusal(copier_template: Path, tmp_path: Path, **answers: object) -> str:
@@ -85,17 +85,11 @@ def test_project_name_defaults_to_the_folder_name(copier_template: Path, tmp_pat
     assert pyproject["project"]["name"] == "voice-notes"
 
 
-def reserved_list(name: str) -> set[str]:
-    text = (REPO / "templates/_shared/reserved_names.jinja").read_text(encoding="utf-8")
-    block = re.search(rf"set {name} = \[(.*?)\]", text, re.DOTALL)
-    assert block, name
-    return set(re.findall(r'"([^"]+)"', block.group(1)))
-
-
 def test_reserved_names_cover_this_python() -> None:
     public = {name for name in sys.stdlib_module_names if not name.startswith("_")}
-    assert public <= reserved_list("stdlib_modules")
-    assert set(keyword.kwlist) == reserved_list("python_keywords")
+    names = reserved_names()
+    assert public <= set(names["stdlib_modules"])
+    assert set(keyword.kwlist) == set(names["python_keywords"])
 
 
 # Distributions whose import name differs from their normalised project name.
@@ -116,10 +110,9 @@ def test_dependency_import_names_are_reserved(
     requirements = pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["dev"]
     names = {re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower() for req in requirements}
     imports = {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
-    text = (REPO / "templates/_shared/reserved_names.jinja").read_text(encoding="utf-8")
-    line = re.search(rf"^\s*{level}: \[(.*)\],$", text, re.MULTILINE)
-    assert line, f"no dependency_imports entry for level {level}"
-    assert imports == set(re.findall(r'"([^"]+)"', line.group(1)))
+    reserved = reserved_names()["dependency_imports"]
+    assert level in reserved, f"no dependency_imports entry for level {level}"
+    assert imports == set(reserved[level])
 
 
 def test_offered_levels_are_exactly_the_level_folders() -> None:

@@ -8,19 +8,14 @@ partial and a level file), tags 2.0.0 and updates the project.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run
+from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run, tool
 from copier import run_copy, run_update
 
 MARKERS = ("<" * 7 + " ", ">" * 7 + " ")
-
-
-def pre_commit() -> str:
-    return shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -146,7 +141,7 @@ def test_conflicting_edit_surfaces_as_markers_never_silent_loss(
     local_config.write_text(yaml.safe_dump(config), encoding="utf-8")
     git(project, "add", "-A")
     hook = run(
-        [pre_commit(), "run", "--config", str(local_config), "no-update-leftovers"],
+        [tool("pre-commit"), "run", "--config", str(local_config), "no-update-leftovers"],
         project,
         env={"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")},
         check=False,

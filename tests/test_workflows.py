@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import AWKWARD_ANSWERS, LEVELS, REPO, render, run
-
-
-def tool(name: str) -> str:
-    return shutil.which(name) or str(Path(sys.executable).with_name(name))
+from conftest import AWKWARD_ANSWERS, LEVELS, REPO, render, run, tool
 
 
 def lint_workflows(folder: Path) -> None:
