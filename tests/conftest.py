@@ -9,7 +9,6 @@ hide a template that quietly needs `--trust`, so projects are rendered here thro
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -21,11 +20,13 @@ import pytest
 import yaml
 from copier import run_copy
 
+import levels
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PATHS = ["copier.yml", "templates", "hooks"]
 
 COPIER_CONFIG = yaml.safe_load((REPO / "copier.yml").read_text(encoding="utf-8"))
-LEVELS = sorted(COPIER_CONFIG["level"]["choices"].values())
+LEVELS = sorted(levels.LEVELS)
 
 # Answers a careful user might really give, chosen to break naive quoting: TOML/YAML
 # specials, non-ASCII, a dotted and hyphenated distribution name, the oldest Python.
@@ -108,16 +109,8 @@ def tool(name: str) -> str:
 def reserved_names() -> dict[str, object]:
     """The lists the package_name validator reads, evaluated by Jinja as Copier does."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO))
-    module = env.get_template("templates/_shared/reserved_names.jinja").module
-    return {
-        name: getattr(module, name)
-        for name in ("python_keywords", "stdlib_modules", "dependency_imports")
-    }
-
-
-def needs_torch(pyproject_text: str) -> bool:
-    """Whether a (rendered or template) pyproject declares torch."""
-    return re.search(r'^\s*"torch\b', pyproject_text, re.MULTILINE) is not None
+    module = env.get_template("templates/_jinja/reserved_names.jinja").module
+    return {name: getattr(module, name) for name in ("python_keywords", "stdlib_modules")}
 
 
 def find_python(version: str) -> str | None:
@@ -133,7 +126,7 @@ def find_python(version: str) -> str | None:
     return None
 
 
-def fresh_venv(project: Path, python: str | None = None) -> Path:
+def fresh_venv(project: Path, level: int, python: str | None = None) -> Path:
     """A new virtual environment holding only what the project's pyproject declares.
 
     torch is installed first from the pinned CPU build (a looser requirement would pull
@@ -145,8 +138,7 @@ def fresh_venv(project: Path, python: str | None = None) -> Path:
         project,
     )
     python = venv / "bin" / "python"
-    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
-    if needs_torch(pyproject):
+    if levels.needs_torch(level):
         run([str(python), "-m", "pip", "install", "--quiet", "torch==2.13.0"], project)
     install = ["pip", "install", "--quiet", "--python", str(python), "-e", ".", "--group", "dev"]
     run([tool("uv"), *install], project)

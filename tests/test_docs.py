@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import COPIER_CONFIG, REPO, reserved_names, run, tool
+import levels
+from conftest import COPIER_CONFIG, REPO, run, tool
 
 
 def test_docs_build_strict(tmp_path: Path) -> None:
@@ -23,5 +24,5 @@ def test_reference_lists_every_question_once() -> None:
 def test_reference_names_every_reserved_dependency() -> None:
     reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
     row = next(line for line in reference.splitlines() if line.startswith("| `package_name`"))
-    reserved = set().union(*reserved_names()["dependency_imports"].values())
+    reserved = {name for entry in levels.LEVELS.values() for name in entry["imports"]}
     assert reserved == set(re.findall(r"`([a-z_0-9]+)`", row.split("which it would shadow")[1]))

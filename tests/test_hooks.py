@@ -1,4 +1,5 @@
-"""hooks/check_update_leftovers.py, the pre-commit check every generated project runs."""
+"""tools/check_update_leftovers.py (templates/_shared/common/tools/): the pre-commit check
+every generated project runs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO
 
-HOOK = REPO / "hooks" / "check_update_leftovers.py"
+HOOK = REPO / "templates" / "_shared" / "common" / "tools" / "check_update_leftovers.py"
 OURS, SEPARATOR, THEIRS = "<" * 7, "=" * 7, ">" * 7
 
 

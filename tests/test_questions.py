@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import COPIER_CONFIG, LEVELS, REPO, render, reserved_names
+
+import levels
+from conftest import COPIER_CONFIG, LEVELS, render, reserved_names
 
 
 def refusal(copier_template: Path, tmp_path: Path, **answers: object) -> str:
@@ -110,21 +112,7 @@ def test_dependency_import_names_are_reserved(
     requirements = pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["dev"]
     names = {re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower() for req in requirements}
     imports = {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
-    reserved = reserved_names()["dependency_imports"]
-    assert level in reserved, f"no dependency_imports entry for level {level}"
-    assert imports == set(reserved[level])
-
-
-def test_offered_levels_are_exactly_the_level_folders() -> None:
-    folders = {
-        int(m.group(1))
-        for path in (REPO / "templates").iterdir()
-        if (m := re.fullmatch(r"level(\d)-[a-z0-9-]+", path.name)) and path.is_dir()
-    }
-    assert set(LEVELS) == folders
-    for label, level in COPIER_CONFIG["level"]["choices"].items():
-        assert label.startswith(f"{level} - ")
-        assert f"level{level}-" in COPIER_CONFIG["_subdirectory"]
+    assert imports == set(levels.LEVELS[level]["imports"])
 
 
 def test_template_needs_no_trust() -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run, tool
 from copier import run_copy, run_update
+
+from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run, tool
 
 MARKERS = ("<" * 7 + " ", ">" * 7 + " ")
 
@@ -51,7 +52,7 @@ def make_project(template: Path, dst: Path, level: int = 1) -> Path:
 
 
 def release_b(template: Path, level_folder: str = "level1-api-client") -> None:
-    gitignore = template / "templates/_shared/gitignore.jinja"
+    gitignore = template / "templates/_shared/common/.gitignore.jinja"
     gitignore.write_text(
         gitignore.read_text(encoding="utf-8").replace("htmlcov/\n", "htmlcov/\n.mypy_cache/\n"),
         encoding="utf-8",

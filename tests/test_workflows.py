@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import AWKWARD_ANSWERS, LEVELS, REPO, render, run, tool
 
 

@@ -1,0 +1,105 @@
+"""The level registry is the one place a level is declared, and the shared files reach
+every level that takes them as stubs, never as copies.
+
+Rules (docs/contributing.md): templates/_shared/<group>/<path> is rendered into a project
+at <path>. A level that takes <group> (its registry entry's `shared`) has, at
+<path> (with `.jinja` added when missing), a stub whose first line includes or extends
+exactly that shared file, and nothing else may stand there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+import levels
+from conftest import COPIER_CONFIG, LEVELS, REPO, render
+
+SHARED = REPO / "templates" / "_shared"
+GROUPS = sorted(path.name for path in SHARED.iterdir() if path.is_dir())
+STUB = re.compile(r'\{% (include|extends) "templates/_shared/([^"]+)" -?%\}')
+
+
+def shared_files(group: str) -> list[Path]:
+    return sorted(p.relative_to(SHARED / group) for p in (SHARED / group).rglob("*") if p.is_file())
+
+
+def stub_path(relative: Path) -> Path:
+    return relative if relative.suffix == ".jinja" else relative.with_name(relative.name + ".jinja")
+
+
+def test_every_level_folder_has_an_entry_and_every_entry_a_folder() -> None:
+    folders = {p.name for p in (REPO / "templates").iterdir() if p.name.startswith("level")}
+    assert folders == {entry["folder"] for entry in levels.LEVELS.values()}
+    for number, entry in levels.LEVELS.items():
+        assert entry["folder"].startswith(f"level{number}-"), entry["folder"]
+        assert set(entry["shared"]) <= set(GROUPS), entry["shared"]
+        assert "common" in entry["shared"]
+
+
+def test_the_level_prompt_offers_exactly_the_registered_levels(
+    copier_template: Path, tmp_path: Path
+) -> None:
+    # The choices are a Jinja-rendered YAML mapping; render it the way Copier does.
+    project = render(copier_template, tmp_path / "p", 1)
+    assert (project / ".copier-answers.yml").is_file()
+    choices = COPIER_CONFIG["level"]["choices"]
+    loader = jinja2.FileSystemLoader(REPO)
+    rendered = yaml.safe_load(jinja2.Environment(loader=loader).from_string(choices).render())
+    assert rendered == {f"{n} - {e['label']}": n for n, e in levels.LEVELS.items()}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_each_level_has_a_stub_for_every_shared_file_it_takes(level: int) -> None:
+    folder = levels.folder(level)
+    taken = levels.LEVELS[level]["shared"]
+    for group in GROUPS:
+        for relative in shared_files(group):
+            stub = folder / stub_path(relative)
+            plain = folder / str(relative).removesuffix(".jinja")
+            if group not in taken:
+                assert not stub.exists(), f"{stub}: level {level} does not take '{group}'"
+                continue
+            assert stub.is_file(), f"level {level} lacks {stub_path(relative)}"
+            assert plain == stub or not plain.exists(), f"{plain} copies a shared file"
+            match = STUB.match(stub.read_text(encoding="utf-8"))
+            assert match, f"{stub} must start by including or extending its shared file"
+            assert match.group(2) == f"{group}/{relative}", f"{stub} includes {match.group(2)}"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_stubs_only_point_at_their_own_path(level: int) -> None:
+    """A level file that includes a shared file must sit at that file's path."""
+    folder = levels.folder(level)
+    for path in folder.rglob("*.jinja"):
+        match = STUB.match(path.read_text(encoding="utf-8"))
+        if match is None:
+            continue
+        _, _, relative = match.group(2).partition("/")
+        assert path.relative_to(folder) == stub_path(Path(relative)), path
+
+
+def test_every_level_has_a_docs_page_in_the_nav() -> None:
+    nav = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    for number in levels.LEVELS:
+        assert (REPO / "docs" / "levels" / f"level{number}.md").is_file()
+        assert f"levels/level{number}.md" in nav
+
+
+def test_the_ci_matrix_comes_from_the_registry() -> None:
+    printed = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "levels.py"), "matrix"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(printed) == ["none", *map(str, LEVELS)]
+    workflow = (REPO / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert "tests/levels.py matrix" in workflow
