@@ -126,21 +126,35 @@ def find_python(version: str) -> str | None:
     return None
 
 
+TORCH_PIN = "torch==2.13.0"
+
+
 def fresh_venv(project: Path, level: int, python: str | None = None) -> Path:
     """A new virtual environment holding only what the project's pyproject declares.
 
-    torch is installed first from the pinned CPU build (a looser requirement would pull
-    a multi-GB CUDA build); the project's own `torch>=2.3` is then already satisfied.
+    For a PyTorch level the pinned CPU build of torch goes in first (a looser requirement
+    would pull a multi-GB CUDA build); the project's own `torch>=2.3` is then satisfied.
+    Where pip is pointed at a folder of wheels (PIP_FIND_LINKS, as on the test machines),
+    uv installs torch from there and links it from its cache: about a second instead of
+    half a minute of unpacking per environment.
     """
     venv = project / ".venv"
     run(
         [tool("uv"), "venv", "--quiet", "--seed", "--python", python or sys.executable, str(venv)],
         project,
     )
-    python = venv / "bin" / "python"
+    python = str(venv / "bin" / "python")
     if levels.needs_torch(level):
-        run([str(python), "-m", "pip", "install", "--quiet", "torch==2.13.0"], project)
-    install = ["pip", "install", "--quiet", "--python", str(python), "-e", ".", "--group", "dev"]
+        find_links = os.environ.get("PIP_FIND_LINKS", "").split()
+        if find_links:
+            links = [arg for folder in find_links for arg in ("--find-links", folder)]
+            run(
+                [tool("uv"), "pip", "install", "--quiet", "--python", python, *links, TORCH_PIN],
+                project,
+            )
+        else:
+            run([python, "-m", "pip", "install", "--quiet", TORCH_PIN], project)
+    install = ["pip", "install", "--quiet", "--python", python, "-e", ".", "--group", "dev"]
     run([tool("uv"), *install], project)
     return venv / "bin"
 

@@ -24,7 +24,7 @@ from conftest import COPIER_CONFIG, LEVELS, REPO, render
 
 SHARED = REPO / "templates" / "_shared"
 GROUPS = sorted(path.name for path in SHARED.iterdir() if path.is_dir())
-STUB = re.compile(r'\{% (include|extends) "templates/_shared/([^"]+)" -?%\}')
+STUB = re.compile(r'\{%-? (include|extends) "templates/_shared/([^"]+)" -?%\}')
 
 
 def shared_files(group: str) -> list[Path]:

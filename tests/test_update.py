@@ -10,10 +10,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pathspec
 import pytest
 import yaml
 from copier import run_copy, run_update
 
+import levels
 from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run, tool
 
 MARKERS = ("<" * 7 + " ", ">" * 7 + " ")
@@ -51,17 +53,21 @@ def make_project(template: Path, dst: Path, level: int = 1) -> Path:
     return dst
 
 
-def release_b(template: Path, level_folder: str = "level1-api-client") -> None:
+def release_b(
+    template: Path, level_folder: str = "level1-api-client", *, machinery: bool = True
+) -> None:
     gitignore = template / "templates/_shared/common/.gitignore.jinja"
     gitignore.write_text(
-        gitignore.read_text(encoding="utf-8").replace("htmlcov/\n", "htmlcov/\n.mypy_cache/\n"),
+        gitignore.read_text(encoding="utf-8").replace("htmlcov/\n", "htmlcov/\n*.prof\n"),
         encoding="utf-8",
     )
-    errors = template / "templates" / level_folder / "src/{{ package_name }}/_errors.py"
-    errors.write_text(
-        errors.read_text(encoding="utf-8") + '\n\nSUPPORT_URL = "https://example.org/support"\n',
-        encoding="utf-8",
-    )
+    if machinery:
+        errors = template / "templates" / level_folder / "src/{{ package_name }}/_errors.py"
+        errors.write_text(
+            errors.read_text(encoding="utf-8")
+            + '\n\nSUPPORT_URL = "https://example.org/support"\n',
+            encoding="utf-8",
+        )
     commit_all(template, "Template B")
     git(template, "tag", "2.0.0")
 
@@ -105,13 +111,13 @@ def test_update_keeps_user_edits_and_brings_template_changes(
     assert 'SUPPORT_URL = "https://example.org/support"' in (package / "_errors.py").read_text(
         encoding="utf-8"
     )
-    assert ".mypy_cache/" in (project / ".gitignore").read_text(encoding="utf-8")
+    assert "*.prof" in (project / ".gitignore").read_text(encoding="utf-8")
     assert (package / "mine.py").read_text(encoding="utf-8") == 'GREETING = "kept"\n'
     assert 'USER_EDIT = "kept"' in init.read_text(encoding="utf-8")
     assert "_commit: 2.0.0" in (project / ".copier-answers.yml").read_text(encoding="utf-8")
     assert leftovers(project) == []
 
-    bin_dir = fresh_venv(project)
+    bin_dir = fresh_venv(project, 1)
     run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
 
 
@@ -131,7 +137,7 @@ def test_conflicting_edit_surfaces_as_markers_never_silent_loss(
 
     text = gitignore.read_text(encoding="utf-8")
     assert "my-cache/" in text  # the user's line is still there...
-    assert ".mypy_cache/" in text  # ...beside the template's...
+    assert "*.prof" in text  # ...beside the template's...
     assert leftovers(project) == [".gitignore"]  # ...inside conflict markers
 
     # The project's own pre-commit hook refuses the commit. Only the config's local
@@ -174,3 +180,61 @@ def test_update_at_the_same_level_with_explicit_answer_is_accepted(
     release_b(template)
     update(project, level=1)
     assert "_commit: 2.0.0" in (project / ".copier-answers.yml").read_text(encoding="utf-8")
+
+
+def test_the_update_message_names_the_project(template: Path, tmp_path: Path) -> None:
+    project = make_project(template, tmp_path / "proj")
+    release_b(template)
+    result = run([tool("copier"), "update", "--defaults", "--skip-answered"], project)
+    assert 'Updating "proj".' in result.stdout + result.stderr
+
+
+LEVELS_WITH_EXAMPLES = [level for level in LEVELS if levels.LEVELS[level]["examples"]]
+
+
+@pytest.mark.parametrize("level", LEVELS_WITH_EXAMPLES)
+def test_replaced_examples_never_conflict_and_never_come_back(
+    template: Path, tmp_path: Path, level: int
+) -> None:
+    """A user replaces the example content; the next release changes it and the machinery.
+
+    The examples are the user's (the registry's `examples`, excluded from updates): the
+    update brings the machinery change, leaves the user's files as they are, and does not
+    bring back an example the user deleted.
+    """
+    project = make_project(template, tmp_path / "proj", level)
+    spec = pathspec_of(levels.LEVELS[level]["examples"])
+    examples = sorted(
+        path.relative_to(project)
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.parts and spec(path.relative_to(project))
+    )
+    assert examples, f"level {level} renders none of its examples"
+    deleted, *edited = examples
+    (project / deleted).unlink()
+    for path in edited:
+        (project / path).write_bytes((project / path).read_bytes() + b"\nthe user's own\n")
+    commit_all(project, "Replace the examples with our own")
+
+    folder = template / "templates" / levels.LEVELS[level]["folder"]
+    for source in folder.rglob("*"):
+        rendered = Path(str(source.relative_to(folder)).removesuffix(".jinja"))
+        if source.is_file() and spec(rendered):
+            source.write_bytes(source.read_bytes() + b"\nchanged by release B\n")
+    release_b(template, levels.LEVELS[level]["folder"], machinery=level == 1)
+    update(project)
+
+    assert not (project / deleted).exists()
+    for path in edited:
+        text = (project / path).read_bytes()
+        assert text.endswith(b"\nthe user's own\n"), path
+        assert b"changed by release B" not in text, path
+    assert "*.prof" in (project / ".gitignore").read_text(encoding="utf-8")
+    assert leftovers(project) == []
+
+
+def pathspec_of(patterns: list[str]):
+    """Match a relative path against gitignore-style patterns, as Copier's _exclude does."""
+
+    spec = pathspec.PathSpec.from_lines("gitignore", patterns)
+    return lambda path: spec.match_file(str(path))
