@@ -68,6 +68,8 @@ def test_generated_project_passes_its_own_checks(
     readme = (project / "README.md").read_text(encoding="utf-8")
     prose = readme.split("```")[::2]  # outside code blocks
     assert not any("\n\n\n" in part for part in prose), "README has stray blank lines"
+    yours = readme.split("## What is yours\n", 1)[1].split("\n## ", 1)[0]
+    assert len(yours.strip()) > 80, "the README's 'What is yours' section is empty"
 
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["description"] == answers["description"]

@@ -86,6 +86,7 @@ def leftovers(project: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_update_keeps_user_edits_and_brings_template_changes(
     template: Path, tmp_path: Path
 ) -> None:
