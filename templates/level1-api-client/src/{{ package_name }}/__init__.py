@@ -8,18 +8,22 @@ from ._errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AudioInputError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
     ConflictError,
     InvalidResponseError,
+    MissingAPIKeyError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
     UnprocessableEntityError,
 )
+from ._input import AudioInput
 from ._retry import RetryPolicy
+from .errors import ConfigError, Error
 from .types import Segment, Transcription
 
 __all__ = [
@@ -29,13 +33,18 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AudioInput",
+    "AudioInputError",
     "AuthenticationError",
     "BadRequestError",
     "BatchItem",
     "Client",
+    "ConfigError",
     "ConfigurationError",
     "ConflictError",
+    "Error",
     "InvalidResponseError",
+    "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",

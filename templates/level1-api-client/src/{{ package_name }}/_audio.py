@@ -29,7 +29,7 @@ class AudioFormatError(ValueError):
 class Audio:
     """Mono 16-bit samples and their rate."""
 
-    samples: array
+    samples: array[int]
     sample_rate: int
 
     @property

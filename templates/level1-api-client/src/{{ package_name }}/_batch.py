@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ._client import AsyncClient
-from ._errors import APIError
+from ._errors import ConfigurationError
+from ._input import AudioInput
+from .errors import Error
 from .types import Transcription
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]  # (files done, files in all)
 
 
 @dataclass(frozen=True)
 class BatchItem:
-    """One file's outcome: a transcription, or the error that stopped it."""
+    """One input's outcome: a transcription, or the error that stopped it.
+
+    `error` is one of the client's errors (an `errors.Error`); anything else there is a
+    bug, kept with its traceback so that the other inputs' results are not lost to it.
+    """
 
     file: str
     transcription: Transcription | None = None
-    error: APIError | OSError | None = None
+    error: Exception | None = None
 
     @property
     def ok(self) -> bool:
@@ -29,35 +38,50 @@ class BatchItem:
 
 async def transcribe_many(
     client: AsyncClient,
-    files: Sequence[str | os.PathLike[str]],
+    files: Sequence[AudioInput],
     *,
     concurrency: int = 4,
     on_progress: ProgressCallback | None = None,
 ) -> list[BatchItem]:
     """Transcribe `files` with at most `concurrency` requests in flight, in input order.
 
-    A file that fails (unreadable, refused, retries exhausted) becomes an item with an
-    error; the others go on. Other exceptions (bugs, cancellation) do propagate.
+    Every input gets an item: a file that fails (unreadable, refused, retries
+    exhausted, a malformed answer) becomes an item with an error and the others go on.
+    Only cancellation (Ctrl-C) stops the batch.
     """
     if concurrency < 1:
-        raise ValueError(f"concurrency must be 1 or more, got {concurrency}")
+        raise ConfigurationError(f"concurrency must be 1 or more, not {concurrency}")
     slots = asyncio.Semaphore(concurrency)
     done = 0
     if on_progress is not None:
         on_progress(0, len(files))
 
-    async def one(file: str | os.PathLike[str]) -> BatchItem:
+    async def one(file: AudioInput) -> BatchItem:
         nonlocal done
+        name = describe(file)
         async with slots:
             try:
-                item = BatchItem(
-                    os.fspath(file), transcription=await client.transcribe(file)
-                )
-            except (APIError, OSError) as error:
-                item = BatchItem(os.fspath(file), error=error)
+                item = BatchItem(name, transcription=await client.transcribe(file))
+            except Error as error:
+                item = BatchItem(name, error=error)
+            except Exception as error:  # a bug: logged with its traceback, kept
+                log.exception("unexpected error transcribing %s", name)
+                item = BatchItem(name, error=error)
         done += 1
         if on_progress is not None:
             on_progress(done, len(files))
         return item
 
     return list(await asyncio.gather(*(one(file) for file in files)))
+
+
+def describe(file: AudioInput) -> str:
+    """A name for an input in results and messages: its path or file name."""
+    if isinstance(file, str | os.PathLike):
+        return os.fspath(file)
+    if isinstance(file, tuple):
+        return file[0] or "<audio>"
+    if isinstance(file, bytes | bytearray | memoryview):
+        return f"<{len(file)} bytes>"
+    name = getattr(file, "name", None)
+    return name if isinstance(name, str) else "<audio>"

@@ -1,11 +1,15 @@
-"""Client and AsyncClient: shared request building and retry policy, two I/O loops."""
+"""Client and AsyncClient: shared request building and retry decisions, two I/O loops.
+
+Whatever the transport or the answer does, a call ends in a Transcription or in one of
+the client's own errors (`_errors.py`), with the status, request id and a body excerpt
+where there was an answer. The API key is blanked from every excerpt and logged header.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import os
 import time
 import uuid
 from types import TracebackType
@@ -18,24 +22,30 @@ from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODELS,
     DEFAULT_TIMEOUT,
+    RETRY_COUNT_HEADER,
     resolve_settings,
 )
 from ._errors import (
     APIConnectionError,
     APIError,
+    APIStatusError,
     APITimeoutError,
     ConfigurationError,
     InvalidResponseError,
     body_excerpt,
-    status_error,
+    error_class_for,
+    redact,
+    safe_headers,
 )
-from ._retry import RetryPolicy, is_retryable_status
+from ._input import AudioFile, AudioInput, read_audio
+from ._retry import RetryPolicy, retry_after_seconds, should_retry
 from .types import Transcription, parse_transcription
 
 log = logging.getLogger(__name__)
 
-AudioInput = str | os.PathLike[str] | bytes
 Timeout = float | httpx.Timeout | None
+# What can go wrong in httpx while sending or reading; TransportError is retried.
+HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 
 
 class NotGiven:
@@ -46,25 +56,6 @@ class NotGiven:
 
 
 NOT_GIVEN = NotGiven()
-
-# By extension; the mimetypes module's answers vary by system (audio/x-wav, say).
-AUDIO_TYPES = {
-    ".flac": "audio/flac",
-    ".m4a": "audio/mp4",
-    ".mp3": "audio/mpeg",
-    ".ogg": "audio/ogg",
-    ".wav": "audio/wav",
-    ".webm": "audio/webm",
-}
-
-
-def read_audio(file: AudioInput) -> tuple[bytes, str]:
-    """The audio bytes and a file name to send with them."""
-    if isinstance(file, bytes):
-        return file, "audio.wav"
-    path = os.fspath(file)
-    with open(path, "rb") as handle:
-        return handle.read(), os.path.basename(path)
 
 
 class _BaseClient:
@@ -103,8 +94,7 @@ class _BaseClient:
 
     def _request_options(
         self,
-        audio: bytes,
-        filename: str,
+        audio: AudioFile,
         *,
         model: str | None,
         timeout: Timeout | NotGiven,
@@ -118,8 +108,6 @@ class _BaseClient:
             # The same key on every retry lets the server recognise a repeated request.
             "Idempotency-Key": idempotency_key or f"stt-{uuid.uuid4()}",
         }
-        extension = os.path.splitext(filename)[1].lower()
-        content_type = AUDIO_TYPES.get(extension, "application/octet-stream")
         options: dict[str, Any] = {
             "method": "POST",
             "headers": headers,
@@ -127,11 +115,13 @@ class _BaseClient:
         }
         if self.provider == "huggingface":
             options["url"] = f"{self.base_url}/models/{model}"
-            options["content"] = audio
-            headers["Content-Type"] = content_type
+            options["content"] = audio.content
+            headers["Content-Type"] = audio.content_type
         else:
             options["url"] = f"{self.base_url}/v1/audio/transcriptions"
-            options["files"] = {"file": (filename, audio, content_type)}
+            options["files"] = {
+                "file": (audio.filename, audio.content, audio.content_type)
+            }
             options["data"] = {
                 "model": model,
                 "response_format": "verbose_json",
@@ -139,61 +129,156 @@ class _BaseClient:
             }
         return options
 
+    def _attempt_options(self, options: dict[str, Any], attempt: int) -> dict[str, Any]:
+        """This attempt's options: the attempt number in a header (0 the first time)."""
+        headers = {**options["headers"], RETRY_COUNT_HEADER: str(attempt)}
+        log.debug(
+            "%s %s, attempt %d, headers %s",
+            options["method"],
+            options["url"],
+            attempt + 1,
+            safe_headers(headers, self._api_key),
+        )
+        return {**options, "headers": headers}
+
     def _retries(self, max_retries: int | NotGiven) -> int:
         return self.max_retries if isinstance(max_retries, NotGiven) else max_retries
 
-    def _retry_delay(
-        self,
-        attempt: int,
-        retries: int,
-        *,
-        response: httpx.Response | None = None,
-        error: Exception | None = None,
-    ) -> float | None:
-        """Seconds to wait before trying again, or None if this attempt is the last."""
-        if attempt >= retries:
-            return None
-        if response is not None and not is_retryable_status(response.status_code):
-            return None
-        delay = self.retry_policy.delay(
-            attempt, response.headers if response is not None else None
-        )
-        if response is not None:
-            cause = f"HTTP {response.status_code}"
-        else:
-            cause = type(error).__name__
-        log.info("%s; retry %d of %d in %.2fs", cause, attempt + 1, retries, delay)
-        return delay
-
-    def _transport_error(self, error: httpx.TransportError) -> APIError:
+    def _after_request_error(
+        self, error: Exception, attempt: int, retries: int
+    ) -> float:
+        """The wait before the next attempt; raises the client's error if it is over."""
+        if isinstance(error, httpx.TransportError) and attempt < retries:
+            delay = self.retry_policy.backoff(attempt)
+            log.info(
+                "%s; retry %d of %d in %.2fs",
+                type(error).__name__,
+                attempt + 1,
+                retries,
+                delay,
+            )
+            return delay
+        reason = redact(str(error) or type(error).__name__, self._api_key)
         if isinstance(error, httpx.TimeoutException):
-            return APITimeoutError(
+            raise APITimeoutError(
                 f"no answer from {self.base_url} in time ({type(error).__name__})"
-            )
-        reason = str(error) or type(error).__name__
-        return APIConnectionError(f"could not reach {self.base_url}: {reason}")
+            ) from error
+        if isinstance(error, httpx.TransportError):
+            raise APIConnectionError(
+                f"could not reach {self.base_url}: {reason}"
+            ) from error
+        raise APIError(f"request to {self.base_url} failed: {reason}") from error
 
-    def _parse_response(self, response: httpx.Response) -> Transcription:
-        request_id = response.headers.get("x-request-id")
-        log.debug("HTTP %d, request id %s", response.status_code, request_id)
-        if response.is_error:
-            raise status_error(response, self._api_key)
-        try:
-            return parse_transcription(response.json(), self.provider)
-        except (ValueError, KeyError, TypeError, ValidationError) as error:
-            # JSONDecodeError is a ValueError; ValidationError means wrong field types.
-            kind = (
-                "not JSON"
-                if isinstance(error, json.JSONDecodeError)
-                else "unexpected JSON"
+    def _after_response(
+        self, response: httpx.Response, raw: bytes, attempt: int, retries: int
+    ) -> Transcription | float:
+        """The transcription, or the wait before the next attempt; else raises."""
+        headers = response.headers
+        log.debug(
+            "HTTP %d, headers %s",
+            response.status_code,
+            safe_headers(headers, self._api_key),
+        )
+        body, decode_error = _decode(response, raw)
+        if response.is_success:
+            return self._parse(response, raw, body, decode_error)
+        excerpt = body_excerpt(raw if body is None else body, self._api_key)
+        requested = retry_after_seconds(headers)
+        note = ""
+        if should_retry(response.status_code, headers) and attempt < retries:
+            delay = self.retry_policy.delay(attempt, headers)
+            if delay is not None:
+                log.info(
+                    "HTTP %d; retry %d of %d in %.2fs",
+                    response.status_code,
+                    attempt + 1,
+                    retries,
+                    delay,
+                )
+                return delay
+            limit = self.retry_policy.max_retry_after
+            note = (
+                f"the server asked to wait {requested:g} s, longer than this client "
+                f"waits (RetryPolicy.max_retry_after={limit:g} s)"
             )
-            raise InvalidResponseError(
-                f"HTTP {response.status_code} response is {kind} "
-                f"for the {self.provider} wire format",
-                status_code=response.status_code,
-                request_id=request_id,
-                body=body_excerpt(response, self._api_key),
-            ) from None
+        raise self._status_error(response, excerpt, requested, note)
+
+    def _status_error(
+        self,
+        response: httpx.Response,
+        excerpt: str,
+        requested: float | None,
+        note: str,
+    ) -> APIStatusError:
+        status = response.status_code
+        reason = redact(response.reason_phrase, self._api_key)
+        message = f"HTTP {status} {reason}".rstrip()
+        for detail in (note, excerpt):
+            if detail:
+                message += f": {detail}"
+        return error_class_for(status)(
+            message,
+            status_code=status,
+            request_id=self._request_id(response),
+            body=excerpt,
+            retry_after=requested,
+        )
+
+    def _parse(
+        self,
+        response: httpx.Response,
+        raw: bytes,
+        body: bytes | None,
+        decode_error: str | None,
+    ) -> Transcription:
+        status = response.status_code
+        if body is None:
+            encoding = response.headers.get("content-encoding", "")
+            problem = f"cannot be decoded (Content-Encoding {encoding}): {decode_error}"
+        else:
+            try:
+                return parse_transcription(json.loads(body), self.provider)
+            except ValueError as error:
+                # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is
+                # pydantic's ValidationError: each says where the body went wrong.
+                problem = _describe(error, self.provider)
+        raise InvalidResponseError(
+            redact(f"HTTP {status} answer {problem}", self._api_key),
+            status_code=status,
+            request_id=self._request_id(response),
+            body=body_excerpt(raw if body is None else body, self._api_key),
+        )
+
+    def _request_id(self, response: httpx.Response) -> str | None:
+        request_id = response.headers.get("x-request-id")
+        return None if request_id is None else redact(request_id, self._api_key)
+
+
+def _decode(response: httpx.Response, raw: bytes) -> tuple[bytes | None, str | None]:
+    """The body undone from its Content-Encoding, or None and why that failed.
+
+    The raw bytes are read first, so a corrupt encoding still leaves them for the
+    error's excerpt and the status code for its class.
+    """
+    decoded = httpx.Response(
+        response.status_code, headers=response.headers, stream=httpx.ByteStream(raw)
+    )
+    try:
+        return decoded.read(), None
+    except httpx.DecodingError as error:
+        return None, str(error) or type(error).__name__
+
+
+def _describe(error: ValueError, provider: str) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]  # its message, never the input value it holds
+        where = ".".join(str(part) for part in first["loc"]) or "the body"
+        count = error.error_count()
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        return f"does not fit the {provider} format: {where}: {first['msg']}{more}"
+    if isinstance(error, UnicodeDecodeError):
+        return "is not UTF-8 text"
+    return f"is not JSON ({error})"
 
 
 class Client(_BaseClient):
@@ -232,11 +317,10 @@ class Client(_BaseClient):
         max_retries: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
     ) -> Transcription:
-        """Transcribe one audio file (a path or its bytes)."""
-        audio, filename = read_audio(file)
+        """Transcribe one audio input: a path, bytes, a binary file object, or a
+        `(filename, content[, content_type])` tuple."""
         options = self._request_options(
-            audio,
-            filename,
+            read_audio(file),
             model=model,
             timeout=timeout,
             idempotency_key=idempotency_key,
@@ -244,18 +328,24 @@ class Client(_BaseClient):
         retries = self._retries(max_retries)
         attempt = 0
         while True:
-            log.debug("POST %s (attempt %d)", options["url"], attempt + 1)
             try:
-                response = self._http.send(self._http.build_request(**options))
-            except httpx.TransportError as error:
-                delay = self._retry_delay(attempt, retries, error=error)
-                if delay is None:
-                    raise self._transport_error(error) from error
+                request = self._http.build_request(
+                    **self._attempt_options(options, attempt)
+                )
+                response = self._http.send(request, stream=True)
+                try:
+                    raw = b"".join(response.iter_raw())
+                finally:
+                    response.close()
+            except HTTPX_ERRORS as error:
+                outcome: Transcription | float = self._after_request_error(
+                    error, attempt, retries
+                )
             else:
-                delay = self._retry_delay(attempt, retries, response=response)
-                if delay is None:
-                    return self._parse_response(response)
-            time.sleep(delay)
+                outcome = self._after_response(response, raw, attempt, retries)
+            if isinstance(outcome, Transcription):
+                return outcome
+            time.sleep(outcome)
             attempt += 1
 
     def close(self) -> None:
@@ -311,30 +401,33 @@ class AsyncClient(_BaseClient):
         max_retries: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
     ) -> Transcription:
-        """Transcribe one audio file (a path or its bytes)."""
-        audio, filename = await asyncio.to_thread(read_audio, file)
+        """Transcribe one audio input: a path, bytes, a binary file object, or a
+        `(filename, content[, content_type])` tuple."""
+        audio = await asyncio.to_thread(read_audio, file)
         options = self._request_options(
-            audio,
-            filename,
-            model=model,
-            timeout=timeout,
-            idempotency_key=idempotency_key,
+            audio, model=model, timeout=timeout, idempotency_key=idempotency_key
         )
         retries = self._retries(max_retries)
         attempt = 0
         while True:
-            log.debug("POST %s (attempt %d)", options["url"], attempt + 1)
             try:
-                response = await self._http.send(self._http.build_request(**options))
-            except httpx.TransportError as error:
-                delay = self._retry_delay(attempt, retries, error=error)
-                if delay is None:
-                    raise self._transport_error(error) from error
+                request = self._http.build_request(
+                    **self._attempt_options(options, attempt)
+                )
+                response = await self._http.send(request, stream=True)
+                try:
+                    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+                finally:
+                    await response.aclose()
+            except HTTPX_ERRORS as error:
+                outcome: Transcription | float = self._after_request_error(
+                    error, attempt, retries
+                )
             else:
-                delay = self._retry_delay(attempt, retries, response=response)
-                if delay is None:
-                    return self._parse_response(response)
-            await asyncio.sleep(delay)
+                outcome = self._after_response(response, raw, attempt, retries)
+            if isinstance(outcome, Transcription):
+                return outcome
+            await asyncio.sleep(outcome)
             attempt += 1
 
     async def aclose(self) -> None:

@@ -1,18 +1,49 @@
-"""Exceptions, one class per cause, so callers catch what they can handle."""
+"""Exceptions, one class per cause, so callers catch what they can handle.
+
+Every one is an `errors.Error`: `except Error` catches all the client raises on purpose,
+and the command line prints one as a single line and exits with its `exit_code`.
+"""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import Mapping
+
+from .errors import EXIT_FAILURE, EXIT_USAGE, ConfigError, Error
+
+# Exit codes of the command line beyond errors.py's (the README lists them all).
+EXIT_NO_FILE = 3  # an input file is missing, unreadable or not audio
+EXIT_UNREACHABLE = 4  # no connection to the service, or no answer in time
+EXIT_AUTH = 5  # the API key was refused
+EXIT_RATE_LIMITED = 6  # still rate limited after the retries
 
 BODY_EXCERPT_CHARS = 200
+REDACTED = "***"
+# Headers whose values are credentials, whatever they hold: never logged.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie"}
+)
 
 
-class ConfigurationError(ValueError):
+class ConfigurationError(ConfigError):
     """The client cannot be built from the given arguments and environment."""
 
+    exit_code = EXIT_USAGE
 
-class APIError(Exception):
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was given, neither as an argument nor in the environment."""
+
+
+class AudioInputError(ConfigError):
+    """An audio input cannot be read: a missing file, a text-mode file object..."""
+
+    exit_code = EXIT_NO_FILE
+
+
+class APIError(Error):
     """Base class of everything that went wrong talking to the service."""
+
+    exit_code = EXIT_FAILURE
 
     def __init__(
         self,
@@ -29,14 +60,15 @@ class APIError(Exception):
         self.body = body  # a short excerpt of the response body, for diagnosis
 
     def __str__(self) -> str:
-        details = [self.message]
         if self.request_id:
-            details.append(f"request id {self.request_id}")
-        return " | ".join(details)
+            return f"{self.message} | request id {self.request_id}"
+        return self.message
 
 
 class APIConnectionError(APIError):
     """The service could not be reached (DNS, connection refused or dropped)."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class APITimeoutError(APIConnectionError):
@@ -44,11 +76,25 @@ class APITimeoutError(APIConnectionError):
 
 
 class InvalidResponseError(APIError):
-    """The service answered 2xx, but not with the JSON this client understands."""
+    """The service answered 2xx, but not with a body this client understands."""
 
 
 class APIStatusError(APIError):
     """The service answered with an error status (4xx or 5xx)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, request_id=request_id, body=body
+        )
+        self.retry_after = retry_after  # seconds the server asked to wait, if it did
 
 
 class BadRequestError(APIStatusError):
@@ -58,9 +104,13 @@ class BadRequestError(APIStatusError):
 class AuthenticationError(APIStatusError):
     """401: the API key is missing or wrong."""
 
+    exit_code = EXIT_AUTH
+
 
 class PermissionDeniedError(APIStatusError):
     """403: the key is valid but may not do this."""
+
+    exit_code = EXIT_AUTH
 
 
 class NotFoundError(APIStatusError):
@@ -78,6 +128,8 @@ class UnprocessableEntityError(APIStatusError):
 class RateLimitError(APIStatusError):
     """429: too many requests; retried, honouring Retry-After, before this is raised."""
 
+    exit_code = EXIT_RATE_LIMITED
+
 
 class ServerError(APIStatusError):
     """5xx: the service failed; retried before this is raised."""
@@ -94,28 +146,28 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 
 
-def body_excerpt(response: httpx.Response, secret: str) -> str:
-    """The body's start on one line, the API key blanked should a server echo it."""
-    text = response.text[:BODY_EXCERPT_CHARS]
-    if secret:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())
+def redact(text: str, secret: str) -> str:
+    """`text` with every occurrence of `secret` blanked."""
+    return text.replace(secret, REDACTED) if secret else text
 
 
-def status_error(response: httpx.Response, secret: str) -> APIStatusError:
-    """The exception for an error response, chosen by status code."""
-    status = response.status_code
+def body_excerpt(body: bytes, secret: str) -> str:
+    """The body's start on one line. The key is blanked first, then the text is cut,
+    so no part of a key that a server echoed can survive at the cut."""
+    text = redact(body.decode("utf-8", errors="replace"), secret)
+    return " ".join(text.split())[:BODY_EXCERPT_CHARS]
+
+
+def safe_headers(headers: Mapping[str, str], secret: str) -> dict[str, str]:
+    """Headers fit to log: credentials blanked by name, the key blanked anywhere."""
+    return {
+        name: REDACTED if name.lower() in SECRET_HEADERS else redact(value, secret)
+        for name, value in headers.items()
+    }
+
+
+def error_class_for(status: int) -> type[APIStatusError]:
+    """The exception class for an error status."""
     if status >= 500:
-        error_class: type[APIStatusError] = ServerError
-    else:
-        error_class = _STATUS_ERRORS.get(status, APIStatusError)
-    excerpt = body_excerpt(response, secret)
-    message = f"HTTP {status} {response.reason_phrase}".rstrip()
-    if excerpt:
-        message += f": {excerpt}"
-    return error_class(
-        message,
-        status_code=status,
-        request_id=response.headers.get("x-request-id"),
-        body=excerpt,
-    )
+        return ServerError
+    return _STATUS_ERRORS.get(status, APIStatusError)

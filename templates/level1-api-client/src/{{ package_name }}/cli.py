@@ -11,7 +11,9 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,65 +26,36 @@ from ._config import (
     DEFAULT_TIMEOUT,
     PROVIDER_ENV,
     PROVIDERS,
+    Settings,
+    resolve_settings,
 )
 from ._errors import (
     APIConnectionError,
-    AuthenticationError,
+    AudioInputError,
     ConfigurationError,
-    PermissionDeniedError,
-    RateLimitError,
+    MissingAPIKeyError,
+    redact,
+)
+from ._retry import RetryPolicy
+from .atomic import remove_stale_temporaries, write_json_atomic
+from .commandline import (
+    PROG,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_command,
 )
 from .devserver import DEFAULT_ACCEPTED_KEYS, DEFAULT_HOST, DEFAULT_PORT, DevServer
-
-# Exit codes, one per cause a script may want to tell apart (the README lists them).
-EXIT_OK = 0
-EXIT_FAILED = 1  # the service refused or failed in another way
-EXIT_USAGE = 2  # bad arguments or configuration (argparse exits 2 as well)
-EXIT_NO_FILE = 3  # an input file is missing or unreadable
-EXIT_UNREACHABLE = 4  # no connection to the service, or no answer in time
-EXIT_AUTH = 5  # the API key was refused
-EXIT_RATE_LIMITED = 6  # still rate limited after the retries
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+from .errors import EXIT_FAILURE, EXIT_OK, Error
+from .progress import ProgressBar
 
 log = logging.getLogger(__package__)
-
-
-def exit_code_for(error: Exception) -> int:
-    if isinstance(error, OSError):
-        return EXIT_NO_FILE
-    if isinstance(error, APIConnectionError):
-        return EXIT_UNREACHABLE
-    if isinstance(error, AuthenticationError | PermissionDeniedError):
-        return EXIT_AUTH
-    if isinstance(error, RateLimitError):
-        return EXIT_RATE_LIMITED
-    return EXIT_FAILED
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=os.path.basename(sys.argv[0]) if sys.argv[0] else None,
+        prog=PROG,
         description="Speech-to-text client, and a local server speaking its protocol.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -92,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="transcribe audio files",
         description=f"Transcribe audio files. The API key comes from {API_KEY_ENV}.",
     )
+    transcribe.set_defaults(handler=_transcribe)
     transcribe.add_argument(
-        "files", nargs="+", metavar="FILE", help="audio files (WAV)"
+        "files", nargs="+", metavar="FILE", help="audio files (WAV, MP3, FLAC, ...)"
     )
     transcribe.add_argument(
         "--json",
@@ -101,8 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one JSON object per file (JSON Lines)",
     )
     transcribe.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="also write each transcript to DIR/<file name>.json",
+    )
+    transcribe.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=4,
         metavar="N",
         help="files in flight at once (default: 4)",
@@ -120,17 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_TIMEOUT.read,
         metavar="SECONDS",
         help=f"how long to wait for an answer (default: {DEFAULT_TIMEOUT.read:g})",
     )
     transcribe.add_argument(
         "--max-retries",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=DEFAULT_MAX_RETRIES,
         metavar="N",
         help=f"retries of a failed request (default: {DEFAULT_MAX_RETRIES})",
+    )
+    transcribe.add_argument(
+        "--max-retry-after",
+        type=positive_float,
+        default=RetryPolicy.max_retry_after,
+        metavar="SECONDS",
+        help="the longest Retry-After to wait for; a server asking for longer gets "
+        f"an error at once (default: {RetryPolicy.max_retry_after:g})",
     )
     transcribe.add_argument(
         "-v",
@@ -144,11 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the local development server",
         description="Serve both wire formats on loopback, for offline work and tests.",
     )
+    devserver.set_defaults(handler=_devserver)
     devserver.add_argument(
         "--host", default=DEFAULT_HOST, help=f"(default: {DEFAULT_HOST})"
     )
     devserver.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"(default: {DEFAULT_PORT})"
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help=f"0 picks a free one (default: {DEFAULT_PORT})",
     )
     devserver.add_argument(
         "--accept-key",
@@ -156,14 +148,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="an API key to accept; repeatable (default: 'dev')",
     )
+    devserver.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="write the server's log here, not to stderr (appends)",
+    )
     return parser
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535."""
+    value = non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be 65535 or less, got {value}")
+    return value
+
+
+class _Redact(logging.Filter):
+    """Blanks the API key in every record, whichever library logged it."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self.secret)
+        record.args = None
+        return True
+
+
 @contextmanager
-def _logging_to(stream: TextIO, level: int) -> Iterator[None]:
+def _logging_to(stream: TextIO, level: int, secret: str = "") -> Iterator[None]:
     """Send this package's and httpx's log records to `stream` while the block runs."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_Redact(secret))
     loggers = [log, logging.getLogger("httpx")]
     saved = [(logger, logger.level) for logger in loggers]
     for logger in loggers:
@@ -177,42 +197,59 @@ def _logging_to(stream: TextIO, level: int) -> Iterator[None]:
             logger.setLevel(old_level)
 
 
-class ProgressBar:
-    """A one-line bar on a terminal, redrawn in place."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def __call__(self, done: int, total: int) -> None:
-        filled = self.WIDTH * done // max(total, 1)
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        end = "\n" if done == total else ""
-        self.stream.write(f"\r[{bar}] {done}/{total}{end}")
-        self.stream.flush()
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return resolve_settings(None, args.base_url, args.provider)
+    except MissingAPIKeyError:
+        raise MissingAPIKeyError(
+            f"no API key: set the {API_KEY_ENV} environment variable "
+            f"(the dev server accepts {DEFAULT_ACCEPTED_KEYS[0]!r})"
+        ) from None
 
 
-def _print_item(item: BatchItem, as_json: bool, with_header: bool) -> None:
+def _output_paths(files: Sequence[str], folder: Path | None) -> dict[str, Path]:
+    """Where each transcript goes; two inputs with one file name are refused."""
+    if folder is None:
+        return {}
+    paths: dict[str, Path] = {}
+    seen: dict[Path, str] = {}
+    for file in files:
+        path = folder / f"{Path(file).name}.json"
+        if path in seen and seen[path] != file:
+            raise ConfigurationError(
+                f"{seen[path]} and {file} would both be written to {path}: "
+                "transcribe them in separate runs"
+            )
+        seen[path], paths[file] = file, path
+    return paths
+
+
+def _item_record(item: BatchItem) -> dict[str, Any]:
+    if item.transcription is not None:
+        return {"file": item.file, **item.transcription.model_dump()}
+    error = item.error
+    return {
+        "file": item.file,
+        "error": {
+            "type": type(error).__name__,
+            "message": str(error),
+            "status_code": getattr(error, "status_code", None),
+            "request_id": getattr(error, "request_id", None),
+        },
+    }
+
+
+def _print_item(item: BatchItem, as_json: bool, with_header: bool, hint: str) -> None:
     if item.error is not None:
-        print(f"error: {item.file}: {item.error}", file=sys.stderr)
+        more = hint if isinstance(item.error, APIConnectionError) else ""
+        print(f"{PROG}: error: {item.file}: {item.error}{more}", file=sys.stderr)
         if as_json:
-            error = {
-                "type": type(item.error).__name__,
-                "message": str(item.error),
-                "status_code": getattr(item.error, "status_code", None),
-                "request_id": getattr(item.error, "request_id", None),
-            }
-            print(json.dumps({"file": item.file, "error": error}))
+            print(json.dumps(_item_record(item), ensure_ascii=False))
         return
     transcription = item.transcription
     assert transcription is not None  # an item holds a transcription or an error
     if as_json:
-        print(
-            json.dumps(
-                {"file": item.file, **transcription.model_dump()}, ensure_ascii=False
-            )
-        )
+        print(json.dumps(_item_record(item), ensure_ascii=False))
         return
     if with_header:
         print(f"==> {item.file} <==")
@@ -222,77 +259,98 @@ def _print_item(item: BatchItem, as_json: bool, with_header: bool) -> None:
         print(f"  {segment.start:6.2f} - {end:>6}  {segment.text}")
 
 
+def _devserver_hint(base_url: str) -> str:
+    """What to do when the base URL, on this machine, does not answer."""
+    url = urlsplit(base_url)
+    if url.hostname not in LOOPBACK_HOSTS:
+        return ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    flag = "" if port == DEFAULT_PORT else f" --port {port}"
+    return f" (is the dev server running? start it with `{PROG} devserver{flag}`)"
+
+
+def _exit_code(error: Exception) -> int:
+    return error.exit_code if isinstance(error, Error) else EXIT_FAILURE
+
+
 def _transcribe(args: argparse.Namespace) -> int:
     missing = [file for file in args.files if not os.path.isfile(file)]
-    for file in missing:
-        print(f"error: no such file: {file}", file=sys.stderr)
     if missing:
-        return EXIT_NO_FILE
-    try:
-        client = AsyncClient(
-            base_url=args.base_url,
-            provider=args.provider,
-            model=args.model,
-            timeout=httpx.Timeout(
-                args.timeout, connect=min(DEFAULT_TIMEOUT.connect, args.timeout)
-            ),
-            max_retries=args.max_retries,
-        )
-    except ConfigurationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    log.debug("using %r", client)
-    progress = (
-        ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.verbose else None
+        raise AudioInputError(f"no such file: {', '.join(missing)}")
+    outputs = _output_paths(args.files, args.output_dir)
+    settings = _settings(args)
+    if args.output_dir is not None:
+        remove_stale_temporaries(args.output_dir)  # what a killed run left
+    client = AsyncClient(
+        api_key=settings.api_key,
+        base_url=settings.base_url,
+        provider=settings.provider,
+        model=args.model,
+        timeout=httpx.Timeout(
+            args.timeout, connect=min(DEFAULT_TIMEOUT.connect or 5.0, args.timeout)
+        ),
+        max_retries=args.max_retries,
+        retry_policy=RetryPolicy(max_retry_after=args.max_retry_after),
     )
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    with _logging_to(sys.stderr, level, settings.api_key):
+        log.debug("using %r", client)
+        with ProgressBar(
+            len(args.files), "transcribe", enabled=False if args.verbose else None
+        ) as bar:
 
-    async def run() -> list[BatchItem]:
-        async with client:
-            return await transcribe_many(
-                client, args.files, concurrency=args.concurrency, on_progress=progress
-            )
+            async def run() -> list[BatchItem]:
+                async with client:
+                    return await transcribe_many(
+                        client,
+                        args.files,
+                        concurrency=args.concurrency,
+                        on_progress=lambda done, _: bar.update(done - bar.count),
+                    )
 
-    items = asyncio.run(run())
+            items = asyncio.run(run())
+    hint = _devserver_hint(settings.base_url)
     for item in items:
-        _print_item(item, as_json=args.json, with_header=len(items) > 1)
+        _print_item(item, as_json=args.json, with_header=len(items) > 1, hint=hint)
+        if item.transcription is not None and item.file in outputs:
+            write_json_atomic(outputs[item.file], _item_record(item))
     # The first failure decides the exit code: one bad file is never a success.
-    return next((exit_code_for(item.error) for item in items if item.error), EXIT_OK)
+    return next((_exit_code(item.error) for item in items if item.error), EXIT_OK)
 
 
 def _devserver(args: argparse.Namespace) -> int:
     keys = args.accept_key or list(DEFAULT_ACCEPTED_KEYS)
-    try:
-        server = DevServer(args.host, args.port, keys)
-    except OSError as error:
+    with contextlib.ExitStack() as stack:
+        if args.log_file is None:
+            stream: TextIO = sys.stderr
+        else:
+            try:
+                stream = stack.enter_context(
+                    open(args.log_file, "a", encoding="utf-8", buffering=1)
+                )
+            except OSError as error:
+                raise ConfigurationError(
+                    f"cannot write the log file {args.log_file}: {error.strerror}"
+                ) from None
+        try:
+            server = DevServer(args.host, args.port, keys)
+        except OSError as error:
+            raise Error(
+                f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
+            ) from None
         print(
-            f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr
+            f"dev server on {server.url}, accepting API keys: {', '.join(keys)} "
+            "(Ctrl-C stops it)",
+            file=stream,
+            flush=True,
         )
-        return EXIT_FAILED
-    print(
-        f"dev server on {server.url}, accepting API keys: {', '.join(keys)} "
-        "(Ctrl-C stops it)",
-        file=sys.stderr,
-        flush=True,
-    )
-    with server, contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        # One line per request, to its own stream: never into another command's output.
+        stack.enter_context(_logging_to(stream, logging.INFO))
+        with server, contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
-    if args.command == "devserver":
-        level = logging.INFO  # one line per request
-    with _logging_to(sys.stderr, level):
-        if args.command == "devserver":
-            return _devserver(args)
-        try:
-            return _transcribe(args)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return run_command(lambda: args.handler(args))

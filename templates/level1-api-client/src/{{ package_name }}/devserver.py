@@ -40,7 +40,8 @@ def load_recordings() -> dict[str, dict[str, Any]]:
     text = (
         resources.files(__package__).joinpath("recorded_transcripts.json").read_text()
     )
-    return json.loads(text)
+    recordings: dict[str, dict[str, Any]] = json.loads(text)
+    return recordings
 
 
 def transcribe(audio: bytes, recordings: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -103,7 +104,8 @@ def multipart_fields(content_type: str, body: bytes) -> dict[str, bytes]:
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if isinstance(name, str):
-            fields[name] = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            fields[name] = payload if isinstance(payload, bytes) else b""
     return fields
 
 
@@ -212,12 +214,16 @@ class DevServer(ThreadingHTTPServer):
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         accepted_keys: Iterable[str] = DEFAULT_ACCEPTED_KEYS,
+        recordings: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.accepted_keys = frozenset(accepted_keys)
-        self.recordings = load_recordings()
+        # By the sha256 of the audio; the bundled recorded_transcripts.json by default.
+        self.recordings = load_recordings() if recordings is None else recordings
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        host, port = self.server_address[0], self.server_address[1]
+        if isinstance(host, bytes):
+            host = host.decode()
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

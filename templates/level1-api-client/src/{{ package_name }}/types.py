@@ -1,10 +1,15 @@
-"""Typed results, and the normalisation of each wire format into them."""
+"""Typed results, and the validation of each wire format into them.
+
+The wire formats are pydantic models too, so a body of the wrong shape (a `null` where
+text belongs, a segment without text, a list where an object belongs) is refused with
+a `ValidationError` that says where, never a bare KeyError or TypeError.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class Segment(BaseModel):
@@ -28,42 +33,73 @@ class Transcription(BaseModel):
     language: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
 
-    @classmethod
-    def from_openai(cls, data: dict[str, Any]) -> Transcription:
-        """OpenAI-style `/audio/transcriptions` JSON (verbose_json has segments)."""
-        segments = [
-            Segment(start=item["start"], end=item["end"], text=item["text"].strip())
-            for item in data.get("segments") or []
-        ]
-        return cls(
-            text=data["text"].strip(),
-            segments=segments,
-            language=data.get("language"),
-            raw=data,
+
+class _Wire(BaseModel):
+    # Fields the client does not use are ignored; those it uses must fit.
+    model_config = ConfigDict(extra="ignore")
+
+
+class OpenAISegment(_Wire):
+    start: float
+    end: float
+    text: str
+
+
+class OpenAIBody(_Wire):
+    """OpenAI-style `/audio/transcriptions` JSON (verbose_json has segments)."""
+
+    text: str
+    language: str | None = None
+    segments: list[OpenAISegment] | None = None
+
+    def to_transcription(self, raw: dict[str, Any]) -> Transcription:
+        return Transcription(
+            text=self.text.strip(),
+            segments=[
+                Segment(start=item.start, end=item.end, text=item.text.strip())
+                for item in self.segments or []
+            ],
+            language=self.language,
+            raw=raw,
         )
 
-    @classmethod
-    def from_huggingface(cls, data: dict[str, Any]) -> Transcription:
-        """Hugging Face inference JSON: text, and chunks with [start, end] times."""
+
+class HuggingFaceChunk(_Wire):
+    text: str
+    # The pipeline writes "timestamp"; some servers write "timestamps".
+    timestamp: tuple[float, float | None] | None = None
+    timestamps: tuple[float, float | None] | None = None
+
+
+class HuggingFaceBody(_Wire):
+    """Hugging Face inference JSON: text, and chunks with [start, end] times."""
+
+    text: str
+    language: str | None = None
+    chunks: list[HuggingFaceChunk] | None = None
+
+    def to_transcription(self, raw: dict[str, Any]) -> Transcription:
         segments = []
-        for chunk in data.get("chunks") or []:
-            # The pipeline writes "timestamp"; some servers write "timestamps".
-            start, end = (
-                chunk.get("timestamp") or chunk.get("timestamps") or (None, None)
-            )
-            segments.append(Segment(start=start, end=end, text=chunk["text"].strip()))
-        return cls(
-            text=data["text"].strip(),
-            segments=segments,
-            language=data.get("language"),
-            raw=data,
+        for chunk in self.chunks or []:
+            times = chunk.timestamp or chunk.timestamps
+            if times is None:
+                continue  # a chunk with no place in time is no segment
+            start, end = times
+            segments.append(Segment(start=start, end=end, text=chunk.text.strip()))
+        return Transcription(
+            text=self.text.strip(), segments=segments, language=self.language, raw=raw
         )
 
 
-def parse_transcription(data: Any, provider: str) -> Transcription:
-    """Normalise a decoded JSON body; KeyError, TypeError or ValueError if malformed."""
-    if not isinstance(data, dict):
-        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-    if provider == "huggingface":
-        return Transcription.from_huggingface(data)
-    return Transcription.from_openai(data)
+_JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+
+def parse_transcription(data: object, provider: str) -> Transcription:
+    """Validate a decoded JSON body; pydantic's ValidationError if it does not fit."""
+    raw = _JSON_OBJECT.validate_python(data)
+    body = (
+        HuggingFaceBody.model_validate(raw)
+        if provider == "huggingface"
+        else OpenAIBody.model_validate(raw)
+    )
+    return body.to_transcription(raw)
