@@ -1,0 +1,3 @@
+"""tinyforum: keyframe animation with a tiny denoiser network."""
+
+__version__ = "1.1.0"

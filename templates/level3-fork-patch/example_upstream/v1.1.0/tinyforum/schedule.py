@@ -1,0 +1,38 @@
+"""Keyframe schedules: "0:(1.0), 30:(1.02)" gives a value for every frame."""
+
+from __future__ import annotations
+
+import re
+
+_PAIR = re.compile(r"^\s*(\d+)\s*:\s*\((.*)\)\s*$")
+
+
+def parse_schedule(text):
+    """The keyframes of a schedule string, in frame order."""
+    keyframes = []
+    for part in text.split(","):
+        match = _PAIR.match(part)
+        if match is None:
+            # A bare number ("0.75") is a constant schedule: the UI saves them that way.
+            keyframes.append((0, float(part)))
+            continue
+        frame, value = match.groups()
+        keyframes.append((int(frame), float(value)))
+    return sorted(keyframes)
+
+
+def schedule_values(text, frames):
+    """One value per frame, linear between keyframes, held before the first and after the last."""
+    keyframes = parse_schedule(text)
+    values = []
+    for frame in range(frames):
+        before = [pair for pair in keyframes if pair[0] <= frame]
+        after = [pair for pair in keyframes if pair[0] > frame]
+        if not before:
+            values.append(keyframes[0][1])
+        elif not after:
+            values.append(before[-1][1])
+        else:
+            (start, low), (end, high) = before[-1], after[0]
+            values.append(low + (high - low) * (frame - start) / (end - start))
+    return values

@@ -1,0 +1,16 @@
+"""Settings: the user's file over the defaults next to the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DEFAULTS = Path(__file__).resolve().parent.parent / "defaults.json"
+
+
+def load_settings(path=None):
+    """The defaults, updated with the keys of the file at `path` (others are ignored)."""
+    settings = json.loads(DEFAULTS.read_text(encoding="utf-8"))
+    if path is not None:
+        settings.update(json.loads(Path(path).read_text(encoding="utf-8")))
+    return settings

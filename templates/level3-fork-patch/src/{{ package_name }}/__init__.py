@@ -1,0 +1,1 @@
+"""Tooling for a fork kept as a pinned upstream plus an ordered series of patches."""

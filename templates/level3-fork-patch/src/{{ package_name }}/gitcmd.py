@@ -1,0 +1,176 @@
+"""Every git call of the tooling, isolated from the user's and the machine's git config.
+
+Patches must come out byte-identical on any machine and under any configuration, so no
+git call here reads the system or global config or inherits `GIT_*` variables from the
+environment: the settings that change what git writes are given on the command line, and
+attributes come from one fixed file (no user `xfuncname`, no filters, no end-of-line
+conversion). The work repository's own `.git/info/attributes` holds the same lines, so an
+upstream's `.gitattributes` cannot change them either.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import Error
+
+# Highest-precedence attributes for every path: no conversions, no textconv or diff
+# drivers, the built-in hunk headers.
+FIXED_ATTRIBUTES = """\
+* -text !eol !diff !filter !ident !working-tree-encoding !export-subst
+"""
+
+# Author and committer of everything the tooling commits itself.
+TOOL_NAME = "fork-patch tooling"
+TOOL_EMAIL = "fork-patch@localhost"
+
+# `-c` settings for every call. Those that shape a patch override any config file.
+CONFIG = {
+    "core.autocrlf": "false",
+    "core.safecrlf": "false",
+    "core.eol": "lf",
+    "core.abbrev": "40",
+    "core.quotePath": "true",
+    "core.fileMode": "true",
+    "core.precomposeUnicode": "false",
+    "core.hooksPath": os.devnull,
+    "core.pager": "cat",
+    "color.ui": "false",
+    "commit.gpgSign": "false",
+    "tag.gpgSign": "false",
+    "diff.noprefix": "false",
+    "diff.mnemonicPrefix": "false",
+    "diff.algorithm": "myers",
+    "diff.renames": "false",
+    "diff.relative": "false",
+    "diff.context": "3",
+    "diff.interHunkContext": "0",
+    "diff.indentHeuristic": "true",
+    "diff.suppressBlankEmpty": "false",
+    "diff.orderFile": os.devnull,
+    "format.signature": "",
+    "format.numbered": "false",
+    "format.thread": "false",
+    "format.coverLetter": "false",
+    "format.subjectPrefix": "PATCH",
+    "am.keepCR": "true",
+    "am.threeWay": "false",
+    "am.messageId": "false",
+    "mailinfo.scissors": "false",
+    "apply.whitespace": "nowarn",
+    "advice.detachedHead": "false",
+    "gc.auto": "0",
+    "init.defaultBranch": "main",
+    "user.name": TOOL_NAME,
+    "user.email": TOOL_EMAIL,
+    "user.useConfigOnly": "false",
+    "protocol.file.allow": "always",
+    "i18n.commitEncoding": "UTF-8",
+    "i18n.logOutputEncoding": "UTF-8",
+}
+
+
+class GitError(Error):
+    """A git command failed; the message quotes git's last line of complaint."""
+
+
+def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment less every GIT_* variable, plus the isolation settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ATTR_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_EDITOR": "true",
+            "GIT_PAGER": "cat",
+            "LC_ALL": "C",
+            "LANG": "C",
+            "LANGUAGE": "C",
+            "TZ": "UTC",
+        }
+    )
+    env.pop("XDG_CONFIG_HOME", None)
+    env.update(extra or {})
+    return env
+
+
+def attributes_file(git_dir: Path) -> Path:
+    """The fixed attributes file of a repository, written if missing or changed."""
+    path = git_dir / "info" / "attributes"
+    if not path.is_file() or path.read_text(encoding="utf-8") != FIXED_ATTRIBUTES:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(FIXED_ATTRIBUTES, encoding="utf-8")
+    return path
+
+
+class Git:
+    """git in one repository (`cwd`), with the fixed configuration above."""
+
+    def __init__(self, cwd: Path, git_dir: Path | None = None) -> None:
+        self.cwd = cwd
+        self.git_dir = git_dir if git_dir is not None else cwd / ".git"
+
+    def command(self, *args: str) -> list[str]:
+        flags: list[str] = []
+        for key, value in CONFIG.items():
+            flags += ["-c", f"{key}={value}"]
+        if self.git_dir.is_dir():
+            flags += ["-c", f"core.attributesFile={attributes_file(self.git_dir)}"]
+        return ["git", *flags, *args]
+
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[bytes]:
+        try:
+            result = subprocess.run(
+                self.command(*args),
+                cwd=self.cwd,
+                input=input,
+                env=git_environment(env),
+                capture_output=True,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed (or not on PATH)") from None
+        if check and result.returncode != 0:
+            raise GitError(f"git {args[0]} failed: {last_line(result)}")
+        return result
+
+    def text(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """stdout of a git command that must succeed, decoded and stripped."""
+        return self.run(*args, env=env).stdout.decode("utf-8", "replace").strip()
+
+    def ok(self, *args: str) -> bool:
+        """Whether a git command succeeds (for questions like `cat-file -e`)."""
+        return self.run(*args, check=False).returncode == 0
+
+    def rev(self, revision: str) -> str | None:
+        """The object id `revision` names, or None when there is none."""
+        result = self.run("rev-parse", "--verify", "--quiet", revision, check=False)
+        return result.stdout.decode().strip() if result.returncode == 0 else None
+
+
+def last_line(result: subprocess.CompletedProcess[bytes]) -> str:
+    """The most telling line git printed: its last `error:`/`fatal:` line, else the last."""
+    lines = [
+        line.strip()
+        for line in (result.stderr + result.stdout).decode("utf-8", "replace").splitlines()
+        if line.strip()
+    ]
+    for line in reversed(lines):
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+def output_lines(result: subprocess.CompletedProcess[bytes]) -> Sequence[str]:
+    return (result.stdout + result.stderr).decode("utf-8", "replace").splitlines()

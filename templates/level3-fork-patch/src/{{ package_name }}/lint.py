@@ -1,0 +1,93 @@
+"""lint: the series, the patch files, their trailers, the overlay and .gitattributes."""
+
+from __future__ import annotations
+
+from .errors import ConfigError
+from .patchfile import NUMBERED, PATCH_START, parse_patch, trailer_problems
+from .project import ALLOW_REPLACE, SERIES, Project, read_pin, read_series
+from .worktree import allowed_replacements, overlay_files
+
+# The lines .gitattributes must hold: patch files stay byte-exact (no end-of-line
+# conversion on any platform) and concurrent additions to series merge by union.
+REQUIRED_ATTRIBUTES = {
+    "patches/series": {"merge=union"},
+    "patches/*.patch": {"-text"},
+}
+
+
+def lint(project: Project) -> list[str]:
+    """Every problem found, one line each; an empty list means all is well."""
+    problems: list[str] = []
+    try:
+        read_pin(project.pin_file)
+    except ConfigError as error:
+        problems.append(str(error))
+    problems += _series_problems(project)
+    problems += _overlay_problems(project)
+    problems += _attribute_problems(project)
+    return problems
+
+
+def _series_problems(project: Project) -> list[str]:
+    problems: list[str] = []
+    try:
+        names = read_series(project)
+    except ConfigError as error:
+        return [str(error)]
+    seen: set[str] = set()
+    for position, name in enumerate(names, start=1):
+        where = f"patches/series line {position}"
+        if name in seen:
+            problems.append(f"{where}: {name} is listed twice")
+        seen.add(name)
+        if "/" in name or "\\" in name or not name.endswith(".patch"):
+            problems.append(f"{where}: {name!r}: expected a file name ending in .patch")
+            continue
+        if NUMBERED.match(name):
+            problems.append(f"{where}: {name}: no numbers in front; series gives the order")
+        path = project.patches_dir / name
+        if not path.is_file():
+            problems.append(f"{where}: {name}: no such file in patches/")
+            continue
+        problems += [f"patches/{name}: {problem}" for problem in _patch_problems(path.read_bytes())]
+    for path in sorted(project.patches_dir.iterdir()) if project.patches_dir.is_dir() else []:
+        if path.name != SERIES and path.name not in seen:
+            problems.append(f"patches/{path.name}: not listed in patches/series")
+    return problems
+
+
+def _patch_problems(data: bytes) -> list[str]:
+    if not PATCH_START.match(data):
+        return ["does not start like a `git format-patch --zero-commit` file (run export)"]
+    header = data[: data.find(b"\n\n") + 1]
+    if header.count(b"\r\n") and header.count(b"\r\n") == header.count(b"\n"):
+        return ["its header has CRLF line endings: something converted the file (see .gitattributes)"]
+    try:
+        info = parse_patch(data)
+    except ValueError as error:
+        return [str(error)]
+    return trailer_problems(info)
+
+
+def _overlay_problems(project: Project) -> list[str]:
+    files = set(overlay_files(project))
+    return [
+        f"overlay/{ALLOW_REPLACE}: {path}: no such file in overlay/"
+        for path in sorted(allowed_replacements(project))
+        if path not in files
+    ]
+
+
+def _attribute_problems(project: Project) -> list[str]:
+    path = project.root / ".gitattributes"
+    found: dict[str, set[str]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if parts and not parts[0].startswith("#"):
+                found.setdefault(parts[0], set()).update(parts[1:])
+    return [
+        f".gitattributes: needs the line `{pattern} {' '.join(sorted(wanted))}`"
+        for pattern, wanted in REQUIRED_ATTRIBUTES.items()
+        if not wanted <= found.get(pattern, set())
+    ]

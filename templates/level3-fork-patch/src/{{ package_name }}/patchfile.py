@@ -1,0 +1,184 @@
+"""One `git format-patch` file: its header, its message and trailers, the files it touches.
+
+Each patch message ends with trailers that say why the patch exists and where it stands
+(Yocto's Upstream-Status vocabulary, DEP-3's Origin, and the day it was last reviewed):
+
+    Upstream-Status: Submitted [https://github.com/owner/app/pull/12]
+    Origin: vendor
+    Last-Update: 2025-01-31
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+# The trailer `apply` adds to each commit message so that `export` writes every commit back
+# to the file it came from; it never reaches a patch file.
+FILENAME_TRAILER = "Patch-Filename"
+
+REQUIRED_TRAILERS = ("Upstream-Status", "Origin", "Last-Update")
+
+UPSTREAM_STATUS = re.compile(
+    r"^(?:Pending"
+    r"|Submitted \[[^\]\s][^\]]*\]"
+    r"|Accepted \[[^\]\s][^\]]*\]"
+    r"|Backport \[[^\]\s][^\]]*\]"
+    r"|Denied \[[^\]\s][^\]]*\]"
+    r"|Inactive-Upstream(?: \[[^\]\s][^\]]*\])?"
+    r"|Inappropriate \[[^\]\s][^\]]*\])$"
+)
+UPSTREAM_STATUS_HELP = (
+    "Pending | Submitted [url] | Accepted [commit] | Backport [commit] | Denied [reason]"
+    " | Inactive-Upstream | Inappropriate [reason]"
+)
+ORIGIN = re.compile(r"^(?:upstream|backport|vendor|other)(?:, \S.*)?$")
+ORIGIN_HELP = "upstream | backport | vendor | other, optionally followed by ', <url or commit:id>'"
+PATCH_START = re.compile(rb"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$", re.MULTILINE)
+TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$")
+NUMBERED = re.compile(r"^\d+[-_.]")
+# Where a commit message ends in a patch: a `---` line (before a diffstat) or the diff.
+MESSAGE_END = re.compile(rb"^(?:---\r?$|diff --git )", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    subject: str
+    message: list[str]  # the commit message after the subject, without the final ---
+    files: list[str]
+
+    def trailers(self) -> dict[str, list[str]]:
+        """Trailer values by key, from the message's last paragraph."""
+        lines = list(self.message)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        paragraph: list[str] = []
+        for line in lines:
+            if line.strip():
+                paragraph.append(line)
+            else:
+                paragraph = []
+        found: dict[str, list[str]] = {}
+        for line in paragraph:
+            match = TRAILER.match(line)
+            if match:
+                found.setdefault(match.group(1), []).append(match.group(2).strip())
+        return found
+
+
+def split_mbox(data: bytes) -> list[bytes]:
+    """The patches of a `format-patch --stdout` stream, each from its `From <zeros>` line."""
+    starts = [match.start() for match in PATCH_START.finditer(data)]
+    return [data[start:end] for start, end in zip(starts, [*starts[1:], len(data)])]
+
+
+def _header_and_body(data: bytes) -> tuple[list[str], list[str]]:
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+    head, _, body = text.partition("\n\n")
+    return head.split("\n"), body.split("\n")
+
+
+def parse_patch(data: bytes) -> PatchInfo:
+    """Subject, message and touched files of a patch file; ValueError when it is not one."""
+    if not PATCH_START.match(data):
+        raise ValueError("does not start like a `git format-patch --zero-commit` file")
+    head, body = _header_and_body(data)
+    subject_lines: list[str] = []
+    for line in head:
+        if line.startswith("Subject:"):
+            subject_lines = [line.removeprefix("Subject:").strip()]
+        elif subject_lines and line.startswith((" ", "\t")):
+            subject_lines.append(line.strip())
+        elif subject_lines:
+            break
+    if not subject_lines or not subject_lines[0]:
+        raise ValueError("has no Subject: header")
+    message: list[str] = []
+    files: list[str] = []
+    in_message = True
+    for line in body:
+        if in_message:
+            if line == "---" or line.startswith("diff --git "):
+                in_message = False
+            else:
+                message.append(line)
+                continue
+        if line.startswith("diff --git "):
+            match = re.match(r"^diff --git a/(.+) b/(.+)$", line)
+            if match:
+                files.append(match.group(2))
+    if not files:
+        raise ValueError("changes no file")
+    return PatchInfo(" ".join(subject_lines), message, files)
+
+
+def trailer_problems(info: PatchInfo) -> list[str]:
+    """What is wrong with the three required trailers, as messages; empty when all is well."""
+    trailers = info.trailers()
+    problems = []
+    for key in REQUIRED_TRAILERS:
+        values = trailers.get(key, [])
+        if not values:
+            problems.append(f"no {key}: trailer in the message's last paragraph")
+            continue
+        if len(values) > 1:
+            problems.append(f"{key}: appears {len(values)} times")
+            continue
+        value = values[0]
+        if key == "Upstream-Status" and not UPSTREAM_STATUS.match(value):
+            problems.append(f"Upstream-Status: {value!r} is malformed: use {UPSTREAM_STATUS_HELP}")
+        elif key == "Origin" and not ORIGIN.match(value):
+            problems.append(f"Origin: {value!r} is malformed: use {ORIGIN_HELP}")
+        elif key == "Last-Update" and not _is_date(value):
+            problems.append(f"Last-Update: {value!r} is malformed: use a date, YYYY-MM-DD")
+    return problems
+
+
+def _is_date(value: str) -> bool:
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _message_end(data: bytes) -> int:
+    """Offset just after the message's last line (before the blank line and the diff)."""
+    header_end = data.find(b"\n\n")
+    match = MESSAGE_END.search(data, header_end + 1)
+    if header_end < 0 or match is None:
+        raise ValueError("has no diff after its message")
+    end = match.start()
+    while end > header_end + 1 and data[end - 1 : end] in (b"\n", b"\r"):
+        end -= 1
+    return data.find(b"\n", end) + 1 if data.find(b"\n", end) >= 0 else end
+
+
+def add_filename_trailer(data: bytes, name: str) -> bytes:
+    """The patch with `Patch-Filename: <name>` as the message's last line."""
+    end = _message_end(data)
+    return data[:end] + f"{FILENAME_TRAILER}: {name}\n".encode() + data[end:]
+
+
+def take_filename_trailer(data: bytes) -> tuple[bytes, str | None]:
+    """The patch without its `Patch-Filename:` line, and the name it gave (if any)."""
+    end = _message_end(data)
+    pattern = re.compile(rb"^" + FILENAME_TRAILER.encode() + rb": *(\S+)\r?\n", re.MULTILINE)
+    matches = list(pattern.finditer(data, 0, end))
+    if not matches:
+        return data, None
+    last = matches[-1]
+    return data[: last.start()] + data[last.end() :], last.group(1).decode("utf-8")
+
+
+def slug_name(subject: str, taken: set[str]) -> str:
+    """A patch file name from a subject: lower-case words joined by '-', no numbers in front."""
+    slug = re.sub(r"[^a-z0-9]+", "-", subject.lower()).strip("-")[:60].strip("-")
+    slug = NUMBERED.sub("", slug) or "patch"
+    name, counter = f"{slug}.patch", 2
+    while name in taken:
+        name, counter = f"{slug}-{counter}.patch", counter + 1
+    return name

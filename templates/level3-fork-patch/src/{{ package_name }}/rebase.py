@@ -1,0 +1,215 @@
+"""rebase --onto: move the series to a new upstream commit, with 3-way merges where needed.
+
+Each patch is tried strictly first (`clean`), then with `git am --3way`, which needs the
+blobs of the old base: both bases are fetched. A patch whose changes upstream already
+has leaves no commit (`empty_now_upstream`: proposed for removal, and the re-export drops
+it from the series). The first conflict stops the rebase with the commands to continue
+or skip; the state waits in `.work/rebase.json`. When every patch is through, the pin in
+upstream.toml moves to the new commit, the series is re-exported and the JSON report
+(one status per patch) is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import write_json_atomic
+from .commandline import PROG
+from .errors import ConfigError, Error
+from .gitcmd import Git
+from .project import Project, series_patches, write_pin
+from .worktree import (
+    BASE_REF,
+    BRANCH,
+    PREVIOUS_REF,
+    DirtyTreeError,
+    _failed_file,
+    _remove_overlay_copies,
+    am_in_progress,
+    am_one,
+    compare,
+    copy_overlay,
+    export_patches,
+    fetch,
+    refuse_if_dirty,
+    resolve_revision,
+    work_git,
+    write_export,
+)
+
+CLEAN = "clean"
+THREE_WAY = "three_way"
+CONFLICT = "conflict"
+EMPTY = "empty_now_upstream"
+SKIPPED = "skipped"
+RESOLVED = "conflict_resolved"
+NOT_TRIED = "not_tried"
+STATE_FILE = "rebase.json"
+DEFAULT_REPORT = "rebase-report.json"
+
+
+class RebaseStopped(Error):
+    """A patch conflicts: the message says what to do next."""
+
+
+@dataclass
+class RebaseState:
+    onto: str
+    previous: str
+    previous_head: str
+    names: list[str]
+    statuses: dict[str, str] = field(default_factory=dict)
+    report: str = ""
+
+    def save(self, project: Project) -> None:
+        write_json_atomic(project.state_dir / STATE_FILE, self.__dict__, sort_keys=True)
+
+    @classmethod
+    def load(cls, project: Project) -> RebaseState:
+        path = project.state_dir / STATE_FILE
+        if not path.is_file():
+            raise ConfigError("no rebase is in progress")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**data)
+
+
+def report_data(state: RebaseState, finished: bool) -> dict[str, object]:
+    patches = [{"name": name, "status": state.statuses.get(name, NOT_TRIED)} for name in state.names]
+    return {
+        "previous": state.previous,
+        "onto": state.onto,
+        "finished": finished,
+        "patches": patches,
+        "proposed_for_removal": [n for n in state.names if state.statuses.get(n) == EMPTY],
+    }
+
+
+def _write_report(project: Project, state: RebaseState, finished: bool) -> Path:
+    path = Path(state.report) if state.report else project.state_dir / DEFAULT_REPORT
+    write_json_atomic(path, report_data(state, finished))
+    return path
+
+
+def start(project: Project, revision: str, report: Path | None = None) -> dict[str, object]:
+    """Rebase the series onto `revision` (a commit id, tag, upstream branch, or `latest`)."""
+    if (project.state_dir / STATE_FILE).is_file():
+        raise ConfigError("a rebase is already in progress: `rebase --continue`, `--skip` or `--abort`")
+    pin = project.load_pin()
+    git = work_git(project)
+    if (project.work_tree / ".git").is_dir():
+        refuse_if_dirty(project, "rebase")
+        if git.rev(BASE_REF) is not None and compare(project, export_patches(project)):
+            raise DirtyTreeError(
+                "rebase: the work tree's commits differ from patches/: run `export` to keep"
+                " them, or `apply` to drop them, first"
+            )
+    fetch(project, revisions=(revision,) if _looks_like_id(revision) else ())
+    onto = resolve_revision(project, revision)
+    patches = series_patches(project)
+    _remove_overlay_copies(project, git)
+    previous_head = git.rev("HEAD") or pin.commit
+    git.run("update-ref", PREVIOUS_REF, previous_head)
+    git.run("checkout", "--quiet", "--force", "-B", BRANCH, onto)
+    git.run("update-ref", BASE_REF, onto)
+    state = RebaseState(
+        onto=onto,
+        previous=pin.commit,
+        previous_head=previous_head,
+        names=[name for name, _ in patches],
+        report=str(report.resolve()) if report else "",
+    )
+    state.save(project)
+    return _run(project, state, dict(patches))
+
+
+def _looks_like_id(revision: str) -> bool:
+    return len(revision) >= 7 and all(c in "0123456789abcdef" for c in revision)
+
+
+def _run(project: Project, state: RebaseState, data: dict[str, bytes]) -> dict[str, object]:
+    git = work_git(project)
+    for position, name in enumerate(state.names, start=1):
+        if name in state.statuses:
+            continue
+        before = git.rev("HEAD")
+        ok, _ = am_one(git, name, data[name])
+        if ok:
+            state.statuses[name] = CLEAN
+        else:
+            git.run("am", "--abort", check=False)
+            ok, lines = am_one(git, name, data[name], "--3way")
+            if ok:
+                state.statuses[name] = EMPTY if git.rev("HEAD") == before else THREE_WAY
+            else:
+                state.statuses[name] = CONFLICT
+                state.save(project)
+                report = _write_report(project, state, finished=False)
+                raise RebaseStopped(_instructions(project, git, name, position, state, lines, report))
+        state.save(project)
+    return _finish(project, state)
+
+
+def _instructions(
+    project: Project,
+    git: Git,
+    name: str,
+    position: int,
+    state: RebaseState,
+    lines: list[str],
+    report: Path,
+) -> str:
+    unmerged = git.text("diff", "--name-only", "--diff-filter=U")
+    files = unmerged.split() or [_failed_file(lines)]
+    where = project.work_tree
+    return (
+        f"patch {position}/{len(state.names)} {name} conflicts with {state.onto[:12]} in"
+        f" {', '.join(files)}. Resolve the conflict markers in {where}, then run"
+        f" `git -C {where} add {' '.join(files)}` and `{PROG} rebase --continue`;"
+        f" or drop this patch with `{PROG} rebase --skip`; or give up with"
+        f" `{PROG} rebase --abort`. Report so far: {report}"
+    )
+
+
+def proceed(project: Project, action: str) -> dict[str, object]:
+    """`--continue` (after resolving) or `--skip` the patch the rebase stopped at."""
+    state = RebaseState.load(project)
+    git = work_git(project)
+    stopped = next(n for n in state.names if state.statuses.get(n) == CONFLICT)
+    if am_in_progress(git):
+        result = git.run("am", f"--{action}", check=False)
+        if result.returncode != 0:
+            unmerged = git.text("diff", "--name-only", "--diff-filter=U")
+            detail = f"unresolved: {', '.join(unmerged.split())}" if unmerged else "git am refused"
+            raise RebaseStopped(
+                f"rebase --{action}: {stopped} is not finished ({detail}): resolve, `git add`,"
+                " then try again"
+            )
+    state.statuses[stopped] = SKIPPED if action == "skip" else RESOLVED
+    state.save(project)
+    data = dict(series_patches(project))
+    return _run(project, state, data)
+
+
+def abort(project: Project) -> None:
+    """Give the rebase up: back to the previous pin and work tree commits."""
+    state = RebaseState.load(project)
+    git = work_git(project)
+    if am_in_progress(git):
+        git.run("am", "--abort", check=False)
+    git.run("checkout", "--quiet", "--force", "-B", BRANCH, state.previous_head)
+    git.run("update-ref", BASE_REF, state.previous)
+    (project.state_dir / STATE_FILE).unlink()
+
+
+def _finish(project: Project, state: RebaseState) -> dict[str, object]:
+    git = work_git(project)
+    copy_overlay(project, git)
+    tree = git.text("rev-parse", f"{state.onto}^{{tree}}")
+    write_pin(project.pin_file, commit=state.onto, tree=tree)
+    write_export(project, export_patches(project))
+    (project.state_dir / STATE_FILE).unlink()
+    _write_report(project, state, finished=True)
+    return report_data(state, finished=True)
+

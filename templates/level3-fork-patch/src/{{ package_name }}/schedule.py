@@ -1,0 +1,359 @@
+"""Keyframe schedule strings, parsed into a tree and never evaluated with `eval`.
+
+Grammar (deforum's schedule syntax, with a safe arithmetic subset):
+
+    schedule := keyframe ("," keyframe)*
+    keyframe := FRAME ":" "(" expr ")"          FRAME: a whole number, 0 or more
+    expr     := term (("+" | "-") term)*
+    term     := unary (("*" | "/" | "%") unary)*
+    unary    := ("-" | "+") unary | power
+    power    := atom ("**" unary)?
+    atom     := NUMBER | NAME | FUNCTION "(" expr ("," expr)* ")" | "(" expr ")"
+
+NAME is `t` (the frame being rendered), `max_f` (the number of frames), `pi` or `e`;
+FUNCTION is one of sin, cos, tan, abs, sqrt, exp, log, floor, ceil, min, max. A bare
+number ("0.75", as some UIs save a constant) reads as "0:(0.75)" when allowed.
+Between keyframes whose expressions do not use `t`, values are interpolated linearly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+VARIABLES = ("t", "max_f")
+CONSTANTS = {"pi": math.pi, "e": math.e}
+FUNCTIONS: dict[str, tuple[int, int, Callable[..., float]]] = {
+    # name: (fewest arguments, most arguments, function)
+    "sin": (1, 1, math.sin),
+    "cos": (1, 1, math.cos),
+    "tan": (1, 1, math.tan),
+    "abs": (1, 1, abs),
+    "sqrt": (1, 1, math.sqrt),
+    "exp": (1, 1, math.exp),
+    "log": (1, 1, math.log),
+    "floor": (1, 1, math.floor),
+    "ceil": (1, 1, math.ceil),
+    "min": (2, 8, min),
+    "max": (2, 8, max),
+}
+MAX_LENGTH = 10_000
+MAX_DEPTH = 50
+
+
+class ScheduleError(ConfigError):
+    """A schedule string does not follow the grammar, or cannot be evaluated."""
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+
+
+Expr = Num | Var | Neg | BinOp | Call
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Keyframes (frame, expression), sorted by frame, each frame once."""
+
+    keyframes: tuple[tuple[int, Expr], ...]
+
+    def __str__(self) -> str:
+        return format_schedule(self)
+
+    def values(self, frames: int) -> list[float]:
+        """One value per frame, 0 to frames - 1."""
+        return [self.value_at(frame, frames) for frame in range(frames)]
+
+    def value_at(self, frame: int, frames: int) -> float:
+        keyframes = self.keyframes
+        index = max((i for i, (f, _) in enumerate(keyframes) if f <= frame), default=0)
+        start, expr = keyframes[index]
+        if uses_t(expr) or index + 1 == len(keyframes) or frame < start:
+            return evaluate(expr, t=frame, max_f=frames)
+        end, next_expr = keyframes[index + 1]
+        low = evaluate(expr, t=start, max_f=frames)
+        high = evaluate(next_expr, t=end, max_f=frames)
+        return low + (high - low) * (frame - start) / (end - start)
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\*\*|[-+*/%(),:]))"
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    tokens = []
+    position = 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            offset = len(text[position:]) - len(text[position:].lstrip())
+            raise ScheduleError(
+                f"{_quote(text)}: unexpected {text[position + offset]!r} at character"
+                f" {position + offset + 1}"
+            )
+        kind = match.lastgroup or "op"
+        tokens.append((kind, match.group(kind), match.start(kind)))
+        position = match.end()
+    tokens.append(("end", "", len(text)))
+    return tokens
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.index = 0
+        self.depth = 0
+
+    @property
+    def token(self) -> tuple[str, str, int]:
+        return self.tokens[self.index]
+
+    def fail(self, expected: str) -> ScheduleError:
+        kind, value, position = self.token
+        found = "the end" if kind == "end" else repr(value)
+        return ScheduleError(
+            f"{_quote(self.text)}: expected {expected} at character {position + 1}, found {found}"
+        )
+
+    def take(self, value: str) -> bool:
+        if self.token[0] == "op" and self.token[1] == value:
+            self.index += 1
+            return True
+        return False
+
+    def expect(self, value: str) -> None:
+        if not self.take(value):
+            raise self.fail(repr(value))
+
+    def schedule(self) -> Schedule:
+        keyframes: dict[int, Expr] = {}
+        while True:
+            kind, value, position = self.token
+            if kind != "number" or not value.isdigit():
+                raise self.fail("a frame number")
+            self.index += 1
+            frame = int(value)
+            if frame in keyframes:
+                raise ScheduleError(f"{_quote(self.text)}: frame {frame} is given twice")
+            self.expect(":")
+            self.expect("(")
+            keyframes[frame] = self.expr()
+            self.expect(")")
+            if self.token[0] == "end":
+                break
+            self.expect(",")
+        return Schedule(tuple(sorted(keyframes.items(), key=lambda pair: pair[0])))
+
+    def expr(self) -> Expr:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ScheduleError(f"{_quote(self.text)}: nested more than {MAX_DEPTH} deep")
+        node = self.term()
+        while self.token[0] == "op" and self.token[1] in "+-":
+            op = self.token[1]
+            self.index += 1
+            node = BinOp(op, node, self.term())
+        self.depth -= 1
+        return node
+
+    def term(self) -> Expr:
+        node = self.unary()
+        while self.token[0] == "op" and self.token[1] in ("*", "/", "%"):
+            op = self.token[1]
+            self.index += 1
+            node = BinOp(op, node, self.unary())
+        return node
+
+    def unary(self) -> Expr:
+        if self.take("-"):
+            return Neg(self.unary())
+        if self.take("+"):
+            return self.unary()
+        base = self.atom()
+        if self.take("**"):
+            return BinOp("**", base, self.unary())
+        return base
+
+    def atom(self) -> Expr:
+        kind, value, _ = self.token
+        if kind == "number":
+            self.index += 1
+            number = float(value)
+            if not math.isfinite(number):
+                raise ScheduleError(f"{_quote(self.text)}: {value} is too large")
+            return Num(number)
+        if kind == "name":
+            self.index += 1
+            if value in FUNCTIONS:
+                self.expect("(")
+                args = [self.expr()]
+                while self.take(","):
+                    args.append(self.expr())
+                self.expect(")")
+                low, high, _ = FUNCTIONS[value]
+                if not low <= len(args) <= high:
+                    raise ScheduleError(
+                        f"{_quote(self.text)}: {value}() takes {low}"
+                        f"{'' if low == high else f' to {high}'} argument(s), got {len(args)}"
+                    )
+                return Call(value, tuple(args))
+            if value in VARIABLES or value in CONSTANTS:
+                return Var(value)
+            known = ", ".join([*VARIABLES, *CONSTANTS, *FUNCTIONS])
+            raise ScheduleError(f"{_quote(self.text)}: unknown name {value!r} (known: {known})")
+        if self.take("("):
+            node = self.expr()
+            self.expect(")")
+            return node
+        raise self.fail("a number, a name or '('")
+
+
+def parse_schedule(text: str, *, allow_bare: bool = True) -> Schedule:
+    """The schedule a string describes; ScheduleError says where it breaks the grammar."""
+    if len(text) > MAX_LENGTH:
+        raise ScheduleError(f"schedule of {len(text)} characters: at most {MAX_LENGTH}")
+    stripped = text.strip()
+    if not stripped:
+        raise ScheduleError("empty schedule: write keyframes such as '0:(1.0)'")
+    if ":" not in stripped:
+        if not allow_bare:
+            raise ScheduleError(
+                f"{_quote(text)}: a bare value, not a schedule: write '0:({stripped})'"
+            )
+        parser = _Parser(stripped)
+        expr = parser.expr()
+        if parser.token[0] != "end":
+            raise parser.fail("the end")
+        return Schedule(((0, expr),))
+    return _Parser(text).schedule()
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2, "**": 4}
+
+
+def _precedence(node: Expr) -> int:
+    if isinstance(node, BinOp):
+        return _PRECEDENCE[node.op]
+    if isinstance(node, Neg):
+        return 3
+    return 5
+
+
+def format_number(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def format_expr(node: Expr) -> str:
+    """Canonical text: single spaces around operators, parentheses only where needed."""
+    if isinstance(node, Num):
+        return format_number(node.value)
+    if isinstance(node, Var):
+        return node.name
+    if isinstance(node, Call):
+        return f"{node.name}({', '.join(format_expr(arg) for arg in node.args)})"
+    if isinstance(node, Neg):
+        return "-" + _wrap(node.operand, 3)
+    if node.op == "**":
+        return f"{_wrap(node.left, 5)} ** {_wrap(node.right, 3)}"
+    own = _PRECEDENCE[node.op]
+    return f"{_wrap(node.left, own)} {node.op} {_wrap(node.right, own + 1)}"
+
+
+def _wrap(node: Expr, needed: int) -> str:
+    text = format_expr(node)
+    return text if _precedence(node) >= needed else f"({text})"
+
+
+def format_schedule(schedule: Schedule) -> str:
+    return ", ".join(f"{frame}:({format_expr(expr)})" for frame, expr in schedule.keyframes)
+
+
+def uses_t(node: Expr) -> bool:
+    if isinstance(node, Var):
+        return node.name == "t"
+    if isinstance(node, Neg):
+        return uses_t(node.operand)
+    if isinstance(node, BinOp):
+        return uses_t(node.left) or uses_t(node.right)
+    if isinstance(node, Call):
+        return any(uses_t(arg) for arg in node.args)
+    return False
+
+
+def evaluate(node: Expr, *, t: float, max_f: float) -> float:
+    """The value of an expression at frame `t` of `max_f`; ScheduleError on a math error."""
+    try:
+        value = _evaluate(node, {"t": t, "max_f": max_f, **CONSTANTS})
+    except (ZeroDivisionError, ValueError, OverflowError) as error:
+        raise ScheduleError(f"{format_expr(node)!r} at t={t:g}: {error}") from None
+    if not math.isfinite(value):
+        raise ScheduleError(f"{format_expr(node)!r} at t={t:g}: not a finite number")
+    return value
+
+
+def _evaluate(node: Expr, names: dict[str, float]) -> float:
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Var):
+        return names[node.name]
+    if isinstance(node, Neg):
+        return -_evaluate(node.operand, names)
+    if isinstance(node, Call):
+        return float(FUNCTIONS[node.name][2](*(_evaluate(arg, names) for arg in node.args)))
+    left, right = _evaluate(node.left, names), _evaluate(node.right, names)
+    if node.op == "+":
+        return left + right
+    if node.op == "-":
+        return left - right
+    if node.op == "*":
+        return left * right
+    if node.op == "/":
+        return left / right
+    if node.op == "%":
+        return math.fmod(left, right) if right else left / right
+    if abs(right) > 1e3:
+        raise OverflowError("exponent too large")
+    if left < 0 and not right.is_integer():
+        raise ValueError("a negative number to a fractional power")
+    return float(left**right)

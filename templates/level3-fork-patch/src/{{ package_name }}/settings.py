@@ -1,0 +1,432 @@
+"""Loading, migrating and documenting settings files against a pydantic schema.
+
+A settings file is a JSON object with a `schema_version`. Loading it:
+1. refuses a key given twice in one object (plain `json.load` silently keeps the last);
+2. runs the migrations from its version to the current one, in order, each logged once;
+3. validates it with the schema, which refuses unknown keys and names them.
+Every problem becomes one `ConfigError` line that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import keyword
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
+
+from .errors import ConfigError
+from .schedule import Schedule, ScheduleError, format_number, format_schedule, parse_schedule
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _to_schedule(value: object) -> Schedule:
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a schedule string such as '0:(1.0)', got {value}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value}")
+        value = format_number(float(value))
+    if not isinstance(value, str):
+        raise ValueError(f"expected a schedule string such as '0:(1.0)', got {value!r}")
+    try:
+        return parse_schedule(value)
+    except ScheduleError as error:
+        raise ValueError(str(error)) from None
+
+
+ScheduleField = Annotated[
+    Schedule,
+    PlainValidator(_to_schedule),
+    PlainSerializer(format_schedule, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+\s*:\s*\(.+\)(\s*,\s*\d+\s*:\s*\(.+\))*\s*$",
+            "examples": ["0:(1.0), 30:(1.02)", "0:(0.5 + 0.1 * sin(t / 8))"],
+        }
+    ),
+]
+"""A keyframe schedule: parsed on load ("0.75" becomes "0:(0.75)"), written back as text."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """From `version - 1` to `version`: renames, value remaps and removals, in that order.
+
+    Each step is idempotent: a key already renamed, a value already remapped and a key
+    already removed are left alone.
+    """
+
+    version: int
+    description: str
+    renames: Mapping[str, str] = field(default_factory=dict)
+    remaps: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
+    removals: Sequence[str] = ()
+
+    def apply(self, data: dict[str, Any]) -> dict[str, Any]:
+        result = dict(data)
+        for old, new in self.renames.items():
+            if old in result:
+                if new in result:
+                    raise ConfigError(
+                        f"migration to version {self.version}: both {old!r} and its new name"
+                        f" {new!r} are set: keep one"
+                    )
+                result[new] = result.pop(old)
+        for key, table in self.remaps.items():
+            if key not in result:
+                continue
+            for before, after in table.items():
+                # Compare types too: True == 1 in Python, but not in a settings file.
+                if type(result[key]) is type(before) and result[key] == before:
+                    result[key] = after
+                    break
+        for key in self.removals:
+            result.pop(key, None)
+        result["schema_version"] = self.version
+        return result
+
+
+def check_migrations(migrations: Sequence[Migration], current: int) -> None:
+    """Migrations must go up one version at a time and end at the current version."""
+    versions = [migration.version for migration in migrations]
+    if versions != list(range(current - len(migrations) + 1, current + 1)):
+        raise ValueError(f"migrations {versions} do not lead step by step to version {current}")
+
+
+def migrate(
+    data: dict[str, Any],
+    migrations: Sequence[Migration],
+    current: int,
+    *,
+    where: str = "settings",
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """`data` brought to the current schema version; each applied migration logged once."""
+    check_migrations(migrations, current)
+    oldest = migrations[0].version - 1 if migrations else current
+    version = data.get("schema_version")
+    if version is None:
+        raise ConfigError(
+            f"{where}: no schema_version: add the version the file was written for"
+            f' ("schema_version": {current} for a new file)'
+        )
+    if isinstance(version, bool) or not isinstance(version, int) or not oldest <= version <= current:
+        raise ConfigError(
+            f"{where}: schema_version {version!r}: this schema reads {oldest} to {current}"
+        )
+    for migration in migrations:
+        if migration.version > version:
+            data = migration.apply(data)
+            if log is not None:
+                log(f"{where}: migrated to schema version {migration.version}: {migration.description}")
+    return data
+
+
+def _refuse_duplicates(where: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ConfigError(
+                    f"{where}: key {key!r} appears twice in one object (JSON would keep only"
+                    " the last): remove one"
+                )
+            result[key] = value
+        return result
+
+    return hook
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a file, refusing duplicate keys, NaN and infinity."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, IsADirectoryError) as error:
+        raise ConfigError(f"{path}: cannot read it as UTF-8 text ({error})") from None
+    try:
+        data = json.loads(
+            text, object_pairs_hook=_refuse_duplicates(str(path)), parse_constant=_refuse_constant
+        )
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON: {error}") from None
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of settings")
+    return data
+
+
+def validate(model: type[ModelT], data: Mapping[str, Any], *, where: str) -> ModelT:
+    """`model` built from `data`; every problem in one line, each naming its key."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as error:
+        raise ConfigError(f"{where}: {describe_errors(model, error)}") from None
+
+
+def describe_errors(model: type[BaseModel], error: ValidationError) -> str:
+    problems = []
+    known = list(model.model_fields)
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(item["loc"][0]), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"unknown key {key!r}{hint}")
+        elif item["type"] == "missing":
+            problems.append(f"{key}: missing")
+        else:
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"{key}: {message}")
+    return "; ".join(problems)
+
+
+def load_settings(
+    path: Path,
+    model: type[ModelT],
+    migrations: Sequence[Migration],
+    current: int,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> ModelT:
+    data = read_json_object(path)
+    data = migrate(data, migrations, current, where=str(path), log=log)
+    return validate(model, data, where=str(path))
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(mode="validation")
+
+
+def markdown_table(model: type[BaseModel]) -> str:
+    """One row per parameter: name, type, default, range, description."""
+    schema = json_schema(model)
+    definitions = schema.get("$defs", {})
+    rows = ["| name | type | default | range | description |", "| --- | --- | --- | --- | --- |"]
+    for name, info in schema.get("properties", {}).items():
+        spec = _resolve(info, definitions)
+        default = model.model_fields[name].get_default(call_default_factory=True) if name in model.model_fields else None
+        if isinstance(default, BaseModel):
+            default = default.model_dump(mode="json")
+        shown_default = json.dumps(format_schedule(default) if isinstance(default, Schedule) else default)
+        rows.append(
+            "| "
+            + " | ".join(
+                _cell(part)
+                for part in (
+                    f"`{name}`",
+                    _type_name(spec, definitions),
+                    f"`{shown_default}`",
+                    _range(spec),
+                    str(info.get("description", spec.get("description", ""))),
+                )
+            )
+            + " |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _resolve(info: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    reference = info.get("$ref") or (info.get("allOf") or [{}])[0].get("$ref")
+    if isinstance(reference, str):
+        return {**definitions.get(reference.split("/")[-1], {}), **info}
+    return info
+
+
+def _type_name(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
+    if "enum" in spec:
+        return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in spec["enum"])
+    if "const" in spec:
+        return f"`{json.dumps(spec['const'])}`"
+    if "examples" in spec and spec.get("type") == "string" and "pattern" in spec:
+        return "schedule"
+    if "anyOf" in spec:
+        return " or ".join(_type_name(_resolve(s, definitions), definitions) for s in spec["anyOf"])
+    kind = spec.get("type", "any")
+    if kind == "object" and isinstance(spec.get("additionalProperties"), dict):
+        return f"object of {_type_name(spec['additionalProperties'], definitions)}"
+    if kind == "array" and isinstance(spec.get("items"), dict):
+        return f"array of {_type_name(spec['items'], definitions)}"
+    return str(kind)
+
+
+def _range(spec: dict[str, Any]) -> str:
+    parts = []
+    for key, symbol in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+        ("multipleOf", "multiple of"),
+        ("minLength", "length >="),
+        ("maxLength", "length <="),
+    ):
+        if key in spec:
+            parts.append(f"{symbol} {spec[key]}")
+    return ", ".join(parts)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# Drafting a schema from an upstream's defaults file.
+
+RESERVED_FIELD_NAMES = set(dir(BaseModel)) | {"schema_version"}
+
+
+def read_defaults(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The defaults of an upstream (a JSON object or a Python dict literal) and notes on them.
+
+    Duplicate keys are reported, not refused: they are the upstream's, and the draft keeps
+    the value that the upstream's own loader keeps (the last).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read it ({error.__class__.__name__})") from None
+    notes: list[str] = []
+
+    def keep_last(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                notes.append(f"key {key!r} appears twice; the draft keeps the last value")
+            result[key] = value
+        return result
+
+    try:
+        data = json.loads(text, object_pairs_hook=keep_last)
+    except json.JSONDecodeError:
+        data = _python_literal(path, text, notes)
+    if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
+        raise ConfigError(f"{path}: expected an object (a dict) with string keys")
+    return data, notes
+
+
+def _python_literal(path: Path, text: str, notes: list[str]) -> object:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        raise ConfigError(f"{path}: neither JSON nor a Python dict literal") from None
+    candidates: list[ast.expr] = []
+    for node in tree.body:
+        if isinstance(node, ast.Expr | ast.Assign | ast.AnnAssign | ast.Return) and isinstance(
+            node.value, ast.Dict
+        ):
+            candidates.append(node.value)
+    if not candidates:
+        raise ConfigError(f"{path}: no dict literal at the top level")
+    node = candidates[0]
+    seen: set[str] = set()
+    for key in node.keys:
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            if key.value in seen:
+                notes.append(f"key {key.value!r} appears twice; the draft keeps the last value")
+            seen.add(key.value)
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ConfigError(f"{path}: the dict holds more than literals (calls, names)") from None
+
+
+def _python_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        if ":" in value:
+            try:
+                parse_schedule(value, allow_bare=False)
+            except ScheduleError:
+                return "str"
+            return "ScheduleField"
+        return "str"
+    if value is None:
+        return "str | None"
+    if isinstance(value, list):
+        kinds = sorted({_python_type(item) for item in value})
+        return f"list[{kinds[0]}]" if len(kinds) == 1 else "list[Any]"
+    if isinstance(value, dict):
+        kinds = sorted({_python_type(item) for item in value.values()})
+        return f"dict[str, {kinds[0]}]" if len(kinds) == 1 else "dict[str, Any]"
+    return "Any"
+
+
+def _field_name(key: str, taken: set[str]) -> str:
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in key) or "field"
+    if name[0].isdigit():
+        name = "f_" + name
+    if keyword.iskeyword(name) or name in RESERVED_FIELD_NAMES or name.startswith("_"):
+        name = f"{name.strip('_')}_"
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> str:
+    """Python source of a pydantic model with one field per key of `defaults`."""
+    if not class_name.isidentifier() or keyword.iskeyword(class_name):
+        raise ConfigError(f"{class_name!r} is not a valid class name")
+    lines = [
+        f'"""Settings of the upstream, drafted from {source}.',
+        "",
+        "Review every field: narrow the types (Literal choices, ranges with ge/le), and say",
+        'in one line what each does. Schedules are typed ScheduleField and parsed on load."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import Any, Literal",
+        "",
+        "from pydantic import BaseModel, ConfigDict, Field",
+        "",
+        "from .settings import Migration, ScheduleField",
+        "",
+        "SCHEMA_VERSION = 1",
+        "",
+        "# How older settings files reach the current version, oldest first.",
+        "MIGRATIONS: tuple[Migration, ...] = ()",
+        "",
+        "",
+        f"class {class_name}(BaseModel):",
+        '    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)',
+        "",
+        "    schema_version: Literal[1] = 1",
+    ]
+    taken: set[str] = set()
+    for key, value in defaults.items():
+        name = _field_name(key, taken)
+        kind = _python_type(value)
+        options = [repr(value) if not isinstance(value, dict | list) else f"default_factory=lambda: {value!r}"]
+        if name != key:
+            options.append(f"alias={key!r}")
+        options.append(f'description="Upstream key {key}."')
+        lines.append(f"    {name}: {kind} = Field({', '.join(options)})")
+    return "\n".join(lines) + "\n"

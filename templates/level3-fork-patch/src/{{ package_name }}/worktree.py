@@ -1,0 +1,474 @@
+"""fetch, apply, export and status: the pinned upstream, the series and the overlay.
+
+The work repository is `.work/upstream`. `apply` checks out the pinned commit on the
+branch `patched`, records it as `refs/patches/upstream-head`, applies the series with
+`git am` (no fuzz, no 3-way) one patch at a time, then copies the overlay. `export`
+turns the commits after `refs/patches/upstream-head` back into patch files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import write_bytes_atomic
+from .bundled import build_bundled_repository
+from .errors import ConfigError, Error
+from .gitcmd import Git, GitError, attributes_file, output_lines
+from .patchfile import (
+    add_filename_trailer,
+    parse_patch,
+    slug_name,
+    split_mbox,
+    take_filename_trailer,
+)
+from .project import (
+    ALLOW_REPLACE,
+    Pin,
+    Project,
+    fingerprint,
+    read_series,
+    series_patches,
+    write_series,
+)
+
+EXIT_DIRTY = 3
+BASE_REF = "refs/patches/upstream-head"
+PREVIOUS_REF = "refs/patches/previous"
+BRANCH = "patched"
+OVERLAY_RECORD = "fork-overlay.json"
+EXCLUDE_MARK = "# overlay files copied by the fork tooling (rewritten by apply)"
+
+# Flags that make format-patch output independent of git's defaults and the user's config.
+FORMAT_PATCH_FLAGS = (
+    "--stdout",
+    "--zero-commit",
+    "--full-index",
+    "--no-signature",
+    "--no-stat",
+    "--keep-subject",
+    "--no-numbered",
+    "--no-thread",
+    "--no-cover-letter",
+    "--no-add-header",
+    "--no-to",
+    "--no-cc",
+    "--no-from",
+    "--no-base",
+    "--no-notes",
+    "--encode-email-headers",
+    "--no-renames",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--diff-algorithm=myers",
+    "--indent-heuristic",
+    "--unified=3",
+    "--inter-hunk-context=0",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--binary",
+    "--encoding=UTF-8",
+)
+AM_FLAGS = ("am", "--keep-cr", "--keep-non-patch", "--no-3way", "--whitespace=nowarn")
+# Commits the tooling makes carry the author's date as their committer date.
+AM_DATE = ("--committer-date-is-author-date",)
+
+
+class DirtyTreeError(Error):
+    """The work tree has changes a command would overwrite: nothing was done."""
+
+    exit_code = EXIT_DIRTY
+
+
+class PatchError(Error):
+    """A patch of the series does not apply; the message names it and the file."""
+
+
+@dataclass
+class ApplyResult:
+    applied: list[str] = field(default_factory=list)
+    overlay: list[str] = field(default_factory=list)
+    base: str = ""
+
+
+def work_git(project: Project) -> Git:
+    return Git(project.work_tree)
+
+
+def ensure_work_repository(project: Project) -> Git:
+    git = work_git(project)
+    if not (project.work_tree / ".git").is_dir():
+        project.work_tree.mkdir(parents=True, exist_ok=True)
+        git.run("init", "--quiet")
+    attributes_file(git.git_dir)
+    return git
+
+
+def fetch(project: Project, pin: Pin | None = None, revisions: tuple[str, ...] = ()) -> str:
+    """Bring the upstream's commits into the work repository and check the pin (or `pin`)."""
+    pin = pin or project.load_pin()
+    if pin.url.startswith("bundled:"):
+        build_bundled_repository(project.bundled_source(pin), project.bundled_repository(pin))
+    url = project.upstream_url(pin)
+    git = ensure_work_repository(project)
+    refspecs = ["+refs/heads/*:refs/remotes/upstream/*", "+refs/tags/*:refs/tags/*"]
+    result = git.run("fetch", "--quiet", "--no-write-fetch-head", url, *refspecs, check=False)
+    if result.returncode != 0:
+        lines = [line for line in output_lines(result) if line.strip()]
+        raise GitError(f"cannot fetch {pin.url}: {lines[-1] if lines else 'git fetch failed'}")
+    for wanted in (pin.commit, *revisions):
+        if not git.ok("cat-file", "-e", f"{wanted}^{{commit}}"):
+            # Not on a branch or tag: ask for the commit itself (servers that allow it).
+            git.run("fetch", "--quiet", "--no-write-fetch-head", url, wanted, check=False)
+    check_pin(git, pin)
+    return pin.commit
+
+
+def check_pin(git: Git, pin: Pin) -> None:
+    if not git.ok("cat-file", "-e", f"{pin.commit}^{{commit}}"):
+        raise ConfigError(f"upstream.toml: commit {pin.commit} is not in {pin.url}")
+    tree = git.text("rev-parse", f"{pin.commit}^{{tree}}")
+    if tree != pin.tree:
+        raise ConfigError(
+            f"upstream.toml: commit {pin.commit} has tree {tree}, not the pinned {pin.tree}:"
+            " the upstream's history was rewritten, or the pin is wrong"
+        )
+
+
+def _overlay_record(git: Git) -> dict[str, str]:
+    path = git.git_dir / OVERLAY_RECORD
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {str(key): str(value) for key, value in data.items()}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dirty_paths(project: Project) -> list[str]:
+    """What in the work tree holds changes not in a commit, as `git status` lines."""
+    git = work_git(project)
+    if not (project.work_tree / ".git").is_dir():
+        return []
+    status = git.text("status", "--porcelain=v1", "--untracked-files=all")
+    lines = [line for line in status.splitlines() if line.strip()]
+    for path, digest in sorted(_overlay_record(git).items()):
+        target = project.work_tree / path
+        if not target.is_file():
+            lines.append(f" D {path} (overlay copy)")
+        elif _sha256(target) != digest:
+            lines.append(f" M {path} (overlay copy: edit overlay/{path} instead)")
+    return lines
+
+
+def am_in_progress(git: Git) -> bool:
+    return (git.git_dir / "rebase-apply").exists()
+
+
+def refuse_if_dirty(project: Project, action: str) -> None:
+    git = work_git(project)
+    if (project.work_tree / ".git").is_dir() and am_in_progress(git):
+        raise DirtyTreeError(
+            f"{action}: a `git am` is in progress in {project.work_tree}: finish it"
+            " (`rebase --continue`) or give it up (`git am --abort`) first"
+        )
+    dirty = dirty_paths(project)
+    if dirty:
+        shown = ", ".join(line[3:] for line in dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+        raise DirtyTreeError(
+            f"{action}: {project.work_tree} has uncommitted changes ({shown}):"
+            " commit them (then `export`) or discard them first; nothing was done"
+        )
+
+
+def _remove_overlay_copies(project: Project, git: Git) -> None:
+    for path in _overlay_record(git):
+        target = project.work_tree / path
+        if git.ok("ls-files", "--error-unmatch", "--", path):
+            git.run("update-index", "--no-skip-worktree", "--", path)
+            git.run("checkout", "--quiet", "--", path)
+        else:
+            target.unlink(missing_ok=True)
+    (git.git_dir / OVERLAY_RECORD).unlink(missing_ok=True)
+
+
+def overlay_files(project: Project) -> list[str]:
+    """Paths (relative, POSIX) of the overlay's files, ALLOW_REPLACE aside."""
+    if not project.overlay_dir.is_dir():
+        return []
+    files = []
+    for path in sorted(project.overlay_dir.rglob("*")):
+        relative = path.relative_to(project.overlay_dir).as_posix()
+        if path.is_file() and relative != ALLOW_REPLACE and "__pycache__" not in path.parts:
+            files.append(relative)
+    return files
+
+
+def allowed_replacements(project: Project) -> set[str]:
+    path = project.overlay_dir / ALLOW_REPLACE
+    if not path.is_file():
+        return set()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")}
+
+
+def copy_overlay(project: Project, git: Git) -> list[str]:
+    """Copy the overlay over the patched tree; replacing a file needs ALLOW_REPLACE."""
+    files = overlay_files(project)
+    allowed = allowed_replacements(project)
+    tracked = set(git.text("ls-files", "-z").split("\0")) - {""}
+    for path in files:
+        if path in tracked and path not in allowed:
+            raise ConfigError(
+                f"overlay/{path} would replace the upstream file {path}: patch it instead,"
+                f" or list it in overlay/{ALLOW_REPLACE} to replace it whole"
+            )
+    record: dict[str, str] = {}
+    new_files = []
+    for path in files:
+        target = project.work_tree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(project.overlay_dir / path, target)
+        record[path] = _sha256(target)
+        if path in tracked:
+            git.run("update-index", "--skip-worktree", "--", path)
+        else:
+            new_files.append(path)
+    _write_exclude(git, new_files)
+    (git.git_dir / OVERLAY_RECORD).write_text(
+        json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return files
+
+
+def _write_exclude(git: Git, paths: list[str]) -> None:
+    exclude = git.git_dir / "info" / "exclude"
+    kept = []
+    if exclude.is_file():
+        text = exclude.read_text(encoding="utf-8")
+        kept = text.split(EXCLUDE_MARK)[0].rstrip("\n").splitlines()
+    lines = [*kept, EXCLUDE_MARK, *("/" + _escape_pattern(path) for path in paths)]
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    exclude.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _escape_pattern(path: str) -> str:
+    return re.sub(r"([\\*?\[\]! #])", r"\\\1", path)
+
+
+def _failed_file(lines: list[str]) -> str:
+    for line in lines:
+        for pattern in (
+            r"^error: patch failed: (.+):\d+$",
+            r"^error: (.+): does not exist in index$",
+            r"^error: (.+): already exists in (?:index|working directory)$",
+            r"^error: (.+): patch does not apply$",
+            r"^error: (.+): does not match index$",
+        ):
+            match = re.match(pattern, line)
+            if match:
+                return match.group(1)
+    return "(git named no file)"
+
+
+def am_one(git: Git, name: str, data: bytes, *extra: str) -> tuple[bool, list[str]]:
+    """`git am` one patch, tagged with its file name; (applied, git's output lines)."""
+    mbox = add_filename_trailer(data, name)
+    result = git.run(*AM_FLAGS, *AM_DATE, *extra, input=mbox, check=False)
+    return result.returncode == 0, list(output_lines(result))
+
+
+def apply(project: Project) -> ApplyResult:
+    """Check out the pin, apply the series strictly, copy the overlay."""
+    pin = project.load_pin()
+    patches = series_patches(project)
+    git = work_git(project)
+    if not (project.work_tree / ".git").is_dir() or not git.ok(
+        "cat-file", "-e", f"{pin.commit}^{{commit}}"
+    ):
+        raise ConfigError(f"the pinned commit {pin.commit[:12]} is not fetched: run `fetch` first")
+    check_pin(git, pin)
+    refuse_if_dirty(project, "apply")
+    attributes_file(git.git_dir)
+    head = git.rev("HEAD")
+    base = git.rev(BASE_REF)
+    if head and base and head != base:
+        git.run("update-ref", PREVIOUS_REF, head)
+    _remove_overlay_copies(project, git)
+    git.run("checkout", "--quiet", "--force", "-B", BRANCH, pin.commit)
+    git.run("update-ref", BASE_REF, pin.commit)
+    result = ApplyResult(base=pin.commit)
+    for position, (name, data) in enumerate(patches, start=1):
+        ok, lines = am_one(git, name, data)
+        if not ok:
+            git.run("am", "--abort", check=False)
+            raise PatchError(
+                f"patch {position}/{len(patches)} {name} does not apply to"
+                f" {pin.commit[:12]}: {_failed_file(lines)}; the patches before it are applied"
+            )
+        result.applied.append(name)
+    result.overlay = copy_overlay(project, git)
+    return result
+
+
+@dataclass(frozen=True)
+class Exported:
+    names: list[str]
+    files: dict[str, bytes]
+
+
+def export_patches(project: Project) -> Exported:
+    """The patch files the work tree's commits give, named as they were applied."""
+    git = work_git(project)
+    base = git.rev(BASE_REF) if (project.work_tree / ".git").is_dir() else None
+    if base is None:
+        raise ConfigError("the work tree has no applied series: run `fetch` and `apply` first")
+    if am_in_progress(git):
+        raise DirtyTreeError("export: a `git am` is in progress: finish or abort it first")
+    merges = git.text("rev-list", "--merges", f"{base}..HEAD")
+    if merges:
+        raise ConfigError(
+            f"export: commit {merges.split()[0][:12]} is a merge: keep the series linear"
+        )
+    stream = git.run("format-patch", *FORMAT_PATCH_FLAGS, f"{base}..HEAD").stdout
+    names: list[str] = []
+    files: dict[str, bytes] = {}
+    for chunk in split_mbox(stream):
+        data, name = take_filename_trailer(chunk)
+        if name is None or name in files:
+            name = slug_name(parse_patch(data).subject, set(files))
+        names.append(name)
+        files[name] = data
+    return Exported(names, files)
+
+
+@dataclass(frozen=True)
+class Difference:
+    name: str
+    change: str  # "changed", "new", "removed", "order"
+
+
+def compare(project: Project, exported: Exported) -> list[Difference]:
+    """How the committed patches differ from a fresh export, patch by patch."""
+    differences = []
+    current = read_series(project) if project.series_file.is_file() else []
+    for name in exported.names:
+        path = project.patches_dir / name
+        if not path.is_file():
+            differences.append(Difference(name, "new"))
+        elif path.read_bytes() != exported.files[name]:
+            differences.append(Difference(name, "changed"))
+    for name in current:
+        if name not in exported.files:
+            differences.append(Difference(name, "removed"))
+    for path in sorted(project.patches_dir.glob("*.patch")):
+        if path.name not in exported.files and path.name not in current:
+            differences.append(Difference(path.name, "removed"))
+    if not differences and current != exported.names:
+        differences.append(Difference("series", "order"))
+    return differences
+
+
+def write_export(project: Project, exported: Exported, folder: Path | None = None) -> None:
+    """Write the exported patches and series into `folder` (default patches/), binary-exact."""
+    target = folder or project.patches_dir
+    for name in exported.names:
+        write_bytes_atomic(target / name, exported.files[name])
+    if folder is None:
+        for path in target.glob("*.patch"):
+            if path.name not in exported.files:
+                path.unlink()
+        write_series(project, exported.names)
+    else:
+        text = "".join(f"{name}\n" for name in exported.names)
+        write_bytes_atomic(target / "series", text.encode("utf-8"))
+
+
+def refuse_unsaved_patch_edits(project: Project) -> None:
+    """Refuse to overwrite patches/ while the project's own git has uncommitted edits there."""
+    git = Git(project.root)
+    if not git.ok("rev-parse", "--is-inside-work-tree"):
+        return
+    status = git.text("status", "--porcelain=v1", "--untracked-files=all", "--", "patches")
+    if status:
+        first = status.splitlines()[0][3:]
+        raise DirtyTreeError(
+            f"export: patches/ has uncommitted edits ({first}): commit or discard them first,"
+            " or use `export --check --output-dir DIR` to write elsewhere"
+        )
+
+
+@dataclass(frozen=True)
+class PatchStatus:
+    name: str
+    subject: str
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class Status:
+    url: str
+    commit: str
+    tree: str
+    license: str
+    fingerprint: str
+    patches: list[PatchStatus]
+    work_tree: str  # "absent", "not applied", "clean", "dirty"
+    head: str | None
+    commits_after_base: int | None
+
+
+def status(project: Project) -> Status:
+    pin = project.load_pin()
+    patches = series_patches(project)
+    described = []
+    for name, data in patches:
+        try:
+            info = parse_patch(data)
+        except ValueError as error:
+            raise ConfigError(f"patches/{name}: {error}") from None
+        described.append(PatchStatus(name, info.subject, info.files))
+    git = work_git(project)
+    state, head, count = "absent", None, None
+    if (project.work_tree / ".git").is_dir():
+        head = git.rev("HEAD")
+        base = git.rev(BASE_REF)
+        if base is None or head is None:
+            state = "not applied"
+        else:
+            count = int(git.text("rev-list", "--count", f"{base}..HEAD"))
+            state = "dirty" if dirty_paths(project) or am_in_progress(git) else "clean"
+    return Status(
+        url=pin.url,
+        commit=pin.commit,
+        tree=pin.tree,
+        license=pin.license,
+        fingerprint=fingerprint(patches),
+        patches=described,
+        work_tree=state,
+        head=head,
+        commits_after_base=count,
+    )
+
+
+def resolve_revision(project: Project, revision: str) -> str:
+    """A commit id for `revision`: an id, a tag, a branch of upstream, or `latest`."""
+    git = work_git(project)
+    candidates = (
+        ["refs/remotes/upstream/HEAD", "refs/remotes/upstream/main", "refs/remotes/upstream/master"]
+        if revision == "latest"
+        else [revision, f"refs/tags/{revision}", f"refs/remotes/upstream/{revision}"]
+    )
+    for candidate in candidates:
+        commit = git.rev(f"{candidate}^{{commit}}")
+        if commit:
+            return commit
+    raise ConfigError(f"{revision!r} names no commit of the fetched upstream")
+
