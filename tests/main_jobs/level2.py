@@ -1,22 +1,60 @@
-"""Level 2: the bundled suites, replayed offline."""
+"""Level 2: the bundled suites replayed offline, as the README's Run section says; then
+its local-model section, end to end, against the project's stand-in server."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from conftest import run
 
 
 def check(project: Path, bin_dir: Path, answers: dict) -> None:
-    cli = str(bin_dir / answers["package_name"].replace("_", "-"))
+    package = answers["package_name"]
+    cli = str(bin_dir / package.replace("_", "-"))
     result = run([cli, "eval", "--no-progress"], project, env={"OPENAI_API_KEY": ""})
     assert "mode replay" in result.stdout
     assert re.search(r"(\d+) cases: \1 passed, 0 failed, 0 errored", result.stdout), result.stdout
+    # One row per suite x prompt x provider: the python provider (your app) ran too.
+    assert re.search(r"^order_lookup\s+support_bot\s+support-bot\s+3\s+0\s+0\s+100%", result.stdout, re.M)
     report = json.loads((project / "reports/results.json").read_text(encoding="utf-8"))
     assert report["meta"]["mode"] == "replay"
     assert report["summary"]["failed"] == report["summary"]["errored"] == 0
-    assert report["summary"]["passed"] > 0
+    assert report["summary"]["passed"] >= 14
+    calls = [r["tool_calls"] for r in report["results"] if r["suite"] == "order_lookup"]
+    assert all(c and c[0]["name"] == "lookup_order" for c in calls)
     assert "<testsuite" in (project / "reports/junit.xml").read_text(encoding="utf-8")
-    assert (project / "reports/report.html").stat().st_size > 0
+    page = (project / "reports/report.html").read_text(encoding="utf-8")
+    assert "class=matrix" in page
+    assert "http://" not in page and "https://" not in page  # self-contained
+    kept = project / "reports" / "runs" / report["meta"]["run"] / "results.json"
+    assert kept.is_file()
+
+    # README, "A local model": an OpenAI-compatible server on OLLAMA_BASE_URL, no key, no
+    # prices. The stand-in echoes prompts, so the extraction checks fail (exit 1), but
+    # nothing errors: the cost limit is skipped with its reason, the judge answers.
+    server = subprocess.Popen(
+        [str(bin_dir / "python"), "-m", f"{package}.fake_server"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:"), base_url
+        local = run(
+            [cli, "eval", "--live", "--provider", "ollama", "--judge", "ollama", "--no-progress"],
+            project,
+            env={"OLLAMA_BASE_URL": base_url, "OPENAI_API_KEY": ""},
+            check=False,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert local.returncode == 1, local.stdout + local.stderr
+    assert ", 0 errored" in local.stdout, local.stdout
+    assert "x cost: skipped: provider 'ollama' sets no price_per_million_tokens" in local.stdout
+    assert "mode live" in local.stdout

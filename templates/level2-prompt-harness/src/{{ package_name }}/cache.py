@@ -1,19 +1,18 @@
 """On-disk response cache: rerunning a suite with unchanged prompts makes no API calls.
 
 One small JSON file per response, named by a hash of provider, base URL, model,
-messages, parameters and repeat index. Only successful responses are stored: an error
-is retried on the next run. Nothing secret goes in: the key is built from the request
-body, never from headers.
+messages, parameters, tools and repeat index. Only successful responses are stored: an
+error is retried on the next run. Nothing secret goes in: the key is built from the
+request body, never from headers, and answers are redacted before they get here.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .config import ProviderProfile
 from .providers import ChatRequest, Completion, request_fingerprint
 
@@ -25,7 +24,6 @@ class ResponseCache:
         self.directory = directory
         self.read = read
         self.write = write
-        self._made_dirs: set[Path] = set()
 
     @staticmethod
     def key(profile: ProviderProfile, request: ChatRequest) -> str:
@@ -35,10 +33,8 @@ class ResponseCache:
                 "type": profile.type,
                 "base_url": profile.base_url,
                 "model": profile.model,
-                "messages": request.messages,
-                "params": request.params,
-                "repeat": request.repeat,
             }
+            | request.fingerprint_fields()
         )
 
     def _path(self, key: str) -> Path:
@@ -53,17 +49,9 @@ class ResponseCache:
             return None  # missing or damaged: treat as a miss and call the API again
 
     def put(self, key: str, completion: Completion) -> None:
-        if not self.write:
-            return
-        path = self._path(key)
-        if path.parent not in self._made_dirs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._made_dirs.add(path.parent)
-        # Write then rename, so a run killed mid-write never leaves half a file behind.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(completion.to_dict(), stream, ensure_ascii=False)
-        os.replace(temporary, path)
+        if self.write:
+            text = json.dumps(completion.to_dict(), ensure_ascii=False)
+            write_text_atomic(self._path(key), text)
 
     def clear(self) -> int:
         """Delete every cached response; returns how many there were."""

@@ -1,9 +1,10 @@
 """A small OpenAI-compatible chat server on 127.0.0.1, for the tests and the benchmark.
 
-By default it answers every POST to /chat/completions with the last user message.
-Queue scripted replies (an HTTP status, a raw body, headers, a delay) to play rate
-limits, outages, timeouts and malformed bodies. It records each request and the most
-calls it saw at once.
+By default it answers every POST to /chat/completions with the last user message
+(or with `reply`, when set), and a judge's request with a passing verdict. Queue
+scripted replies (an HTTP status, a raw body, headers, tool calls, a delay) to play
+rate limits, outages, timeouts, tool use and malformed bodies. /embeddings answers
+with trigram vectors. It records each request and the most calls it saw at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .providers import trigram_embedding
+
 
 @dataclass
 class FakeReply:
@@ -27,6 +30,8 @@ class FakeReply:
     )
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {name, arguments}
+    finish_reason: str | None = None
 
 
 @dataclass
@@ -46,8 +51,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeChatServer:
-    def __init__(self, *, delay_s: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self, *, delay_s: float = 0.0, port: int = 0, reply: str | None = None
+    ) -> None:
         self.delay_s = delay_s
+        self.reply = reply
         self.replies: deque[FakeReply] = deque()
         self.requests: list[SeenRequest] = []
         self.in_flight = 0
@@ -64,7 +72,7 @@ class FakeChatServer:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def queue(self, *replies: FakeReply) -> None:
         """The next requests get these replies, in order; then the default reply."""
@@ -127,11 +135,12 @@ class FakeChatServer:
                 try:
                     if reply.delay_s:
                         time.sleep(reply.delay_s)
-                    payload = (
-                        reply.body
-                        if reply.body is not None
-                        else self._completion(body, reply)
-                    )
+                    if reply.body is not None:
+                        payload = reply.body
+                    elif self.path.endswith("/embeddings") and reply.status < 400:
+                        payload = self._embeddings(body)
+                    else:
+                        payload = self._completion(body, reply)
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
@@ -142,6 +151,15 @@ class FakeChatServer:
                 finally:
                     server._done()
 
+            def _embeddings(self, body: dict[str, Any]) -> bytes:
+                texts = body.get("input") or []
+                texts = [texts] if isinstance(texts, str) else texts
+                data = [
+                    {"index": i, "embedding": trigram_embedding(str(t))}
+                    for i, t in enumerate(texts)
+                ]
+                return json.dumps({"data": data, "model": body.get("model")}).encode()
+
             def _completion(self, body: dict[str, Any], reply: FakeReply) -> bytes:
                 if reply.status >= 400:
                     return json.dumps(
@@ -151,14 +169,38 @@ class FakeChatServer:
                 users = [
                     m.get("content", "") for m in messages if m.get("role") == "user"
                 ]
-                text = (
-                    reply.content
-                    if reply.content is not None
-                    else (users[-1] if users else "")
+                system = " ".join(
+                    str(m.get("content", ""))
+                    for m in messages
+                    if m.get("role") == "system"
                 )
+                if reply.content is not None:
+                    text = reply.content
+                elif '"score"' in system:  # a judge's request: a passing verdict
+                    text = json.dumps({"score": 1, "reason": "the stand-in agrees"})
+                elif server.reply is not None:
+                    text = server.reply
+                else:
+                    text = users[-1] if users else ""
                 prompt_words = sum(
                     len(str(m.get("content", "")).split()) for m in messages
                 )
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if reply.tool_calls:
+                    message["content"] = reply.content
+                    message["tool_calls"] = [
+                        {
+                            "id": f"call_{number}",
+                            "type": "function",
+                            "function": {
+                                "name": call["name"],
+                                "arguments": call["arguments"]
+                                if isinstance(call["arguments"], str)
+                                else json.dumps(call["arguments"]),
+                            },
+                        }
+                        for number, call in enumerate(reply.tool_calls)
+                    ]
                 completion = {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion",
@@ -166,8 +208,9 @@ class FakeChatServer:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
+                            "message": message,
+                            "finish_reason": reply.finish_reason
+                            or ("tool_calls" if reply.tool_calls else "stop"),
                         }
                     ],
                     "usage": {
@@ -190,8 +233,13 @@ def main() -> None:
     parser.add_argument(
         "--delay-ms", type=float, default=0.0, help="added to every reply"
     )
+    parser.add_argument(
+        "--reply", help="answer every chat request with this text (default: echo)"
+    )
     args = parser.parse_args()
-    server = FakeChatServer(delay_s=args.delay_ms / 1000, port=args.port).start()
+    server = FakeChatServer(
+        delay_s=args.delay_ms / 1000, port=args.port, reply=args.reply
+    ).start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()

@@ -3,6 +3,9 @@
 A prompt is a YAML file in prompts/:
 
     params: {temperature: 0, max_tokens: 300}
+    tools:                             # optional: OpenAI-style tool declarations
+      - type: function
+        function: {name: lookup_order, parameters: {type: object, ...}}
     messages:
       - role: system
         content: You sort support emails.
@@ -19,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jsonschema
 
-from .config import ConfigError, display_path, read_yaml
+from .config import display_path, read_yaml
+from .errors import ConfigError
 
 ROLES = ("system", "user", "assistant")
 PLAIN_SUFFIXES = (".txt", ".md", ".j2")
 
 
-class MissingVariableError(Exception):
+class MissingVariableError(Exception):  # caught by the suite loader
     """Rendering used a variable the case does not define."""
 
 
@@ -36,6 +41,7 @@ class Prompt:
     path: Path
     templates: tuple[tuple[str, jinja2.Template], ...]
     params: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)
 
     def render(self, variables: dict[str, Any]) -> list[dict[str, str]]:
         try:
@@ -96,17 +102,37 @@ class PromptLibrary:
     def _load(self, path: Path, name: str) -> Prompt:
         shown = display_path(path)
         if path.suffix in PLAIN_SUFFIXES:
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{shown}: cannot read ({exc})") from None
             return Prompt(name, path, (("user", self._compile(text, path, "message")),))
         raw = read_yaml(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{shown}: expected a mapping with 'messages'")
-        unknown = sorted(set(raw) - {"description", "params", "messages"})
+        unknown = sorted(set(raw) - {"description", "params", "messages", "tools"})
         if unknown:
             raise ConfigError(
                 f"{shown}: unknown field(s) {', '.join(unknown)};"
-                " known: description, messages, params"
+                " known: description, messages, params, tools"
             )
+        tools = raw.get("tools") or []
+        if not isinstance(tools, list) or not all(
+            isinstance(tool, dict) and _tool_name(tool) for tool in tools
+        ):
+            raise ConfigError(
+                f"{shown}: 'tools' must list tools such as"
+                " {type: function, function: {name: ..., parameters: {...}}}"
+            )
+        for tool in tools:
+            parameters = tool.get("function", {}).get("parameters", {"type": "object"})
+            try:
+                jsonschema.validators.validator_for(parameters).check_schema(parameters)
+            except jsonschema.SchemaError as exc:
+                raise ConfigError(
+                    f"{shown}: tool '{_tool_name(tool)}': invalid JSON Schema:"
+                    f" {exc.message}"
+                ) from None
         params = raw.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(
@@ -134,4 +160,12 @@ class PromptLibrary:
             templates.append(
                 (message["role"], self._compile(message["content"], path, what))
             )
-        return Prompt(name, path, tuple(templates), params)
+        return Prompt(name, path, tuple(templates), params, tools)
+
+
+def _tool_name(tool: dict[str, Any]) -> str | None:
+    function = tool.get("function")
+    if tool.get("type") != "function" or not isinstance(function, dict):
+        return None
+    name = function.get("name")
+    return name if isinstance(name, str) and name else None

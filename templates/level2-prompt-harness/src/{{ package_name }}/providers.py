@@ -1,11 +1,18 @@
 """Providers turn a rendered chat request into a completion.
 
-- OpenAIProvider: any OpenAI-compatible /chat/completions endpoint (OpenAI, Ollama,
-  vLLM, llama.cpp server, LM Studio), with retries on 429 and 5xx that honour
-  Retry-After.
+- OpenAIProvider: any OpenAI-compatible endpoint (OpenAI, Azure, a gateway, Ollama,
+  vLLM, llama.cpp server, LM Studio): /chat/completions, with tools, and /embeddings;
+  retries on 429 and 5xx honour `retry-after-ms` and `Retry-After`.
 - EchoProvider: returns the rendered prompt, to test prompts without a model.
+- PythonProvider: calls a function of yours (your RAG pipeline, your agent), so a suite
+  tests your application and not only a raw model.
+- OfflineProvider: no model at all; embeddings from character trigrams, for tests.
 - ReplayProvider: serves responses captured earlier by RecordingProvider (--record), so
   suites run offline and give the same answers every time.
+
+Every provider the runner builds is wrapped in RedactingProvider: the one place where
+secrets (API keys, header values taken from the environment) are blanked out of every
+answer and every error, before anything is cached, recorded, reported or printed.
 """
 
 from __future__ import annotations
@@ -14,22 +21,41 @@ import asyncio
 import contextlib
 import email.utils
 import hashlib
+import importlib
+import inspect
 import json
+import math
 import random
 import ssl
+import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from .atomic import write_text_atomic
 from .config import ProviderProfile
+from .errors import ConfigError, Error
+
+REDACTED = "[REDACTED]"
+ERROR_EXCERPT = 300  # characters of a failed body shown in an error, after redaction
 
 
-class ProviderError(Exception):
+class ProviderError(Error):
     """The API failed (network, HTTP status, malformed reply): errored, not failed."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: str  # JSON text, as the model wrote it: it may not parse
+    id: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
 @dataclass(frozen=True)
@@ -37,6 +63,17 @@ class ChatRequest:
     messages: list[dict[str, str]]
     params: dict[str, Any]
     repeat: int = 0
+    tools: list[dict[str, Any]] | None = None
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "messages": self.messages,
+            "params": self.params,
+            "repeat": self.repeat,
+        }
+        if self.tools:  # absent when unused, so older recordings keep their keys
+            fields["tools"] = self.tools
+        return fields
 
 
 @dataclass(frozen=True)
@@ -46,6 +83,8 @@ class Completion:
     completion_tokens: int | None = None
     latency_ms: float = 0.0
     model: str = ""
+    finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def total_tokens(self) -> int | None:
@@ -54,16 +93,32 @@ class Completion:
         return self.prompt_tokens + self.completion_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data: dict[str, Any] = {
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "latency_ms": self.latency_ms,
+            "model": self.model,
+        }
+        if self.finish_reason is not None:
+            data["finish_reason"] = self.finish_reason
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Completion:
         return cls(
-            text=data["text"],
+            text=str(data["text"]),
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
             latency_ms=float(data.get("latency_ms", 0.0)),
-            model=data.get("model", ""),
+            model=str(data.get("model", "")),
+            finish_reason=data.get("finish_reason"),
+            tool_calls=tuple(
+                ToolCall(str(c["name"]), str(c["arguments"]), str(c.get("id", "")))
+                for c in data.get("tool_calls") or ()
+            ),
         )
 
 
@@ -71,6 +126,8 @@ class Provider(Protocol):
     profile: ProviderProfile
 
     async def complete(self, request: ChatRequest) -> Completion: ...
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
 def request_fingerprint(fields: dict[str, Any]) -> str:
@@ -81,7 +138,67 @@ def request_fingerprint(fields: dict[str, Any]) -> str:
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-class EchoProvider:
+class Redactor:
+    """Blanks out each secret wherever it appears, before any excerpt is cut."""
+
+    MIN_LENGTH = 6  # shorter values ("dev", "1") would blank ordinary words
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        unique = {s for s in secrets if len(s) >= self.MIN_LENGTH}
+        self.secrets = sorted(unique, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def completion(self, completion: Completion) -> Completion:
+        if not self.secrets:
+            return completion
+        calls = tuple(
+            ToolCall(self(c.name), self(c.arguments), self(c.id))
+            for c in completion.tool_calls
+        )
+        return replace(completion, text=self(completion.text), tool_calls=calls)
+
+
+def excerpt(text: str, limit: int = ERROR_EXCERPT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class RedactingProvider:
+    """Wraps a provider: its answers and its errors leave with every secret blanked."""
+
+    def __init__(self, inner: Provider, redact: Redactor) -> None:
+        self.profile = inner.profile
+        self.inner = inner
+        self.redact = redact
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        try:
+            completion = await self.inner.complete(request)
+        except ProviderError as exc:
+            raise ProviderError(excerpt(self.redact(str(exc)), 600)) from None
+        return self.redact.completion(completion)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        try:
+            return await self.inner.embed(texts)
+        except ProviderError as exc:
+            raise ProviderError(excerpt(self.redact(str(exc)), 600)) from None
+
+
+class _NoEmbeddings:
+    profile: ProviderProfile
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        raise ProviderError(
+            f"provider '{self.profile.name}' ({self.profile.type}) has no embeddings;"
+            " set embedding_provider to an openai or offline profile"
+        )
+
+
+class EchoProvider(_NoEmbeddings):
     def __init__(self, profile: ProviderProfile) -> None:
         self.profile = profile
 
@@ -89,37 +206,152 @@ class EchoProvider:
         text = "\n\n".join(
             f"[{message['role']}]\n{message['content']}" for message in request.messages
         )
-        return Completion(text=text, prompt_tokens=0, completion_tokens=0, model="echo")
+        return Completion(
+            text=text,
+            prompt_tokens=0,
+            completion_tokens=0,
+            model="echo",
+            finish_reason="stop",
+        )
+
+
+def trigram_embedding(text: str, dimensions: int = 256) -> list[float]:
+    """A unit vector of hashed character trigrams: close texts get close vectors."""
+    vector = [0.0] * dimensions
+    padded = f"  {text.casefold()}  "
+    for start in range(len(padded) - 2):
+        digest = hashlib.blake2b(padded[start : start + 3].encode(), digest_size=4)
+        vector[int.from_bytes(digest.digest(), "little") % dimensions] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+class OfflineProvider:
+    """Embeddings without a model (for tests and offline runs); chat answers echo."""
+
+    def __init__(self, profile: ProviderProfile) -> None:
+        self.profile = profile
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        return await EchoProvider(self.profile).complete(request)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return [trigram_embedding(text) for text in texts]
+
+
+def load_function(reference: str, root: Path) -> Callable[..., Any]:
+    """`module:function`, importable from the project folder; ConfigError if not."""
+    if reference.count(":") != 1:
+        raise ConfigError(f"expected 'module:function', got {reference!r}")
+    module_name, function_name = reference.split(":")
+    # User code lives beside the suites (suite_checks.py, my_app.py in the project).
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot import module '{module_name}': {type(exc).__name__}: {exc}"
+        ) from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ConfigError(f"module '{module_name}' has no function '{function_name}'")
+    return function  # type: ignore[no-any-return]
+
+
+class PythonProvider(_NoEmbeddings):
+    """Calls `function(messages, context)`, sync or async. It returns the answer text,
+    or a mapping with `output` and optionally `tool_calls`, `prompt_tokens`,
+    `completion_tokens`. An exception it raises makes the case errored."""
+
+    def __init__(self, profile: ProviderProfile, root: Path) -> None:
+        self.profile = profile
+        self.function = load_function(profile.function, root)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        context = {
+            "params": request.params,
+            "tools": request.tools or [],
+            "repeat": request.repeat,
+        }
+        started = time.perf_counter()
+        try:
+            returned = self.function(request.messages, context)
+            if inspect.isawaitable(returned):
+                returned = await returned
+        except Exception as exc:
+            raise ProviderError(
+                f"{self.profile.function} raised {type(exc).__name__}: {exc}"
+            ) from None
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        if isinstance(returned, str):
+            return Completion(
+                text=returned, latency_ms=latency_ms, finish_reason="stop"
+            )
+        if isinstance(returned, Mapping) and isinstance(
+            returned.get("output", ""), str
+        ):
+            calls = returned.get("tool_calls") or []
+            try:
+                tool_calls = tuple(
+                    ToolCall(str(c["name"]), _arguments_text(c.get("arguments", {})))
+                    for c in calls
+                )
+            except (KeyError, TypeError):
+                raise ProviderError(
+                    f"{self.profile.function}: each tool call needs a 'name'"
+                ) from None
+            return Completion(
+                text=returned.get("output", ""),
+                prompt_tokens=returned.get("prompt_tokens"),
+                completion_tokens=returned.get("completion_tokens"),
+                latency_ms=latency_ms,
+                finish_reason="tool_calls" if tool_calls else "stop",
+                tool_calls=tool_calls,
+            )
+        raise ProviderError(
+            f"{self.profile.function} returned {type(returned).__name__};"
+            " expected text or a mapping with 'output'"
+        )
+
+
+def _arguments_text(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 4
     backoff_s: float = 0.5  # first wait; doubles on each retry, with jitter
-    max_wait_s: float = 60.0  # cap on both backoff and Retry-After
+    max_wait_s: float = 60.0  # cap on both backoff and a server's requested wait
 
     def backoff(self, attempt: int) -> float:
         return min(
-            self.max_wait_s, self.backoff_s * 2**attempt * random.uniform(0.5, 1.0)
+            self.max_wait_s, self.backoff_s * 2.0**attempt * random.uniform(0.5, 1.0)
         )
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is either seconds or an HTTP date (RFC 9110, section 10.2.3)."""
-    if not value:
+def retry_delay(headers: Mapping[str, str]) -> float | None:
+    """How long the server asks us to wait, in seconds: `retry-after-ms` (OpenAI's),
+    else `Retry-After` as seconds or an HTTP date (RFC 9110, 10.2.3); else None."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    milliseconds = lowered.get("retry-after-ms")
+    if milliseconds:
+        with contextlib.suppress(ValueError):
+            value = float(milliseconds) / 1000
+            if math.isfinite(value):
+                return max(0.0, value)
+    seconds = lowered.get("retry-after")
+    if not seconds:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_tz(value)
+    with contextlib.suppress(ValueError):
+        value = float(seconds)
+        if math.isfinite(value):
+            return max(0.0, value)
+    parsed = email.utils.parsedate_tz(seconds)
     if parsed is None:
         return None
     return max(0.0, email.utils.mktime_tz(parsed) - time.time())
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
 
 
 class ClientPool:
@@ -138,9 +370,7 @@ class ClientPool:
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[httpx.AsyncClient]:
         if not self._idle:
-            if (
-                self._ssl_context is None
-            ):  # loading CA certificates takes ~20 ms: do it once
+            if self._ssl_context is None:  # loading CA certificates takes ~20 ms
                 self._ssl_context = httpx.create_ssl_context()
             limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
             self._all.append(httpx.AsyncClient(limits=limits, verify=self._ssl_context))
@@ -173,14 +403,40 @@ class OpenAIProvider:
         self.retry = retry
 
     async def complete(self, request: ChatRequest) -> Completion:
-        url = f"{self.profile.base_url}/chat/completions"
-        body = {
+        body: dict[str, Any] = {
             "model": self.profile.model,
             "messages": request.messages,
             **request.params,
         }
-        api_key = self.profile.api_key()
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        if request.tools:
+            body["tools"] = request.tools
+        response, latency_ms = await self._post("chat/completions", body)
+        return self._parse(response, latency_ms)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        model = self.profile.embedding_model or self.profile.model
+        response, _ = await self._post("embeddings", {"model": model, "input": texts})
+        try:
+            items = sorted(response.json()["data"], key=lambda item: item["index"])
+            vectors = [[float(v) for v in item["embedding"]] for item in items]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(
+                f"malformed embeddings body ({type(exc).__name__}): {response.text}"
+            ) from None
+        if len(vectors) != len(texts):
+            raise ProviderError(
+                f"asked for {len(texts)} embeddings, got {len(vectors)}"
+            )
+        return vectors
+
+    async def _post(
+        self, path: str, body: dict[str, Any]
+    ) -> tuple[httpx.Response, float]:
+        try:
+            url = f"{self.profile.resolved_base_url()}/{path}"
+            headers = self.profile.request_headers()
+        except ConfigError as exc:
+            raise ProviderError(f"provider '{self.profile.name}': {exc}") from None
         attempts = self.retry.max_retries + 1
         problem = ""
         for attempt in range(attempts):
@@ -189,124 +445,182 @@ class OpenAIProvider:
             try:
                 async with self.clients.client() as client:
                     response = await client.post(
-                        url, json=body, headers=headers, timeout=self.timeout_s
+                        url,
+                        json=body,
+                        headers={**headers, "x-attempt": str(attempt + 1)},
+                        timeout=self.timeout_s,
                     )
             except httpx.TimeoutException:
                 problem = f"timed out after {self.timeout_s:g} s"
             except httpx.HTTPError as exc:
-                detail = _redact(str(exc), api_key) or type(exc).__name__
-                problem = f"cannot reach {self.profile.base_url}: {detail}"
+                problem = f"cannot reach {url}: {exc or type(exc).__name__}"
             else:
-                latency_ms = (time.perf_counter() - started) * 1000
                 status = response.status_code
                 if status < 400:
-                    return self._parse(response, latency_ms)
-                problem = f"HTTP {status}: {_redact(response.text[:300], api_key)}"
-                if status != 429 and status < 500:
+                    return response, (time.perf_counter() - started) * 1000
+                # The whole body: RedactingProvider blanks secrets, then cuts it short.
+                problem = f"HTTP {status}: {response.text}"
+                should_retry = response.headers.get("x-should-retry", "").lower()
+                if should_retry == "false" or (
+                    should_retry != "true" and status != 429 and status < 500
+                ):
                     raise ProviderError(problem)  # a bad request stays bad: no retry
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                if retry_after is not None:
-                    wait = min(retry_after, self.retry.max_wait_s)
+                asked = retry_delay(response.headers)
+                if asked is not None:
+                    wait = min(asked, self.retry.max_wait_s)
             if attempt + 1 < attempts:
                 await asyncio.sleep(wait)
-        raise ProviderError(
-            f"{problem} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"
-        )
+        plural = "s" if attempts > 1 else ""
+        raise ProviderError(f"{problem} (gave up after {attempts} attempt{plural})")
 
     def _parse(self, response: httpx.Response, latency_ms: float) -> Completion:
         try:
             data = response.json()
-            text = data["choices"][0]["message"]["content"]
+            choice = data["choices"][0]
+            message = choice["message"]
+            text = message.get("content")
+            calls = tuple(
+                ToolCall(
+                    name=str(call["function"]["name"]),
+                    arguments=_arguments_text(call["function"].get("arguments", "")),
+                    id=str(call.get("id", "")),
+                )
+                for call in message.get("tool_calls") or ()
+            )
+            if text is None and calls:
+                text = ""
             if not isinstance(text, str):
                 raise TypeError("message content is not text")
             usage = data.get("usage") or {}
             return Completion(
                 text=text,
-                prompt_tokens=usage.get("prompt_tokens"),
-                completion_tokens=usage.get("completion_tokens"),
+                prompt_tokens=_count(usage.get("prompt_tokens")),
+                completion_tokens=_count(usage.get("completion_tokens")),
                 latency_ms=round(latency_ms, 1),
                 model=str(data.get("model", self.profile.model)),
+                finish_reason=choice.get("finish_reason"),
+                tool_calls=calls,
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderError(
                 f"malformed response body ({type(exc).__name__}: {exc}):"
-                f" {response.text[:200]!r}"
+                f" {response.text}"
             ) from None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass
+class _RecordingFile:
+    entries: dict[str, Any]
+    used: set[str] = field(default_factory=set)
+    changed: bool = False
 
 
 class Recordings:
     """Recorded responses: one JSON file per provider profile in recordings/, sorted so
     that re-recording gives clean diffs.
 
-    Entries are keyed by profile name, model, messages, parameters and repeat index.
-    They hold the request (so a reviewer can read what was asked) and the response,
-    never headers or keys.
+    Entries are keyed by profile name, model, messages, parameters, tools and repeat
+    index. They hold the request (so a reviewer can read what was asked), the suite
+    that asked, and the response; never headers or keys.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._files: dict[str, dict[str, Any]] = {}
-        self._changed: set[str] = set()
+        self._files: dict[str, _RecordingFile] = {}
 
     @staticmethod
     def key(profile: ProviderProfile, request: ChatRequest) -> str:
         return request_fingerprint(
-            {
-                "provider": profile.name,
-                "model": profile.model,
-                "messages": request.messages,
-                "params": request.params,
-                "repeat": request.repeat,
-            }
+            {"provider": profile.name, "model": profile.model}
+            | request.fingerprint_fields()
         )
 
     def path(self, provider_name: str) -> Path:
         return self.directory / f"{provider_name}.json"
 
-    def _entries(self, provider_name: str) -> dict[str, Any]:
+    def _file(self, provider_name: str) -> _RecordingFile:
         if provider_name not in self._files:
             path = self.path(provider_name)
             try:
-                self._files[provider_name] = json.loads(
-                    path.read_text(encoding="utf-8")
-                )
+                entries = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
-                self._files[provider_name] = {}
+                entries = {}
             except (OSError, ValueError) as exc:
                 raise ProviderError(f"{path}: unreadable recordings ({exc})") from None
+            if not isinstance(entries, dict):
+                raise ProviderError(f"{path}: unreadable recordings (not a mapping)")
+            self._files[provider_name] = _RecordingFile(entries)
         return self._files[provider_name]
 
     def get(self, profile: ProviderProfile, request: ChatRequest) -> Completion | None:
-        entry = self._entries(profile.name).get(self.key(profile, request))
-        return Completion.from_dict(entry["response"]) if entry else None
+        recording = self._file(profile.name)
+        key = self.key(profile, request)
+        entry = recording.entries.get(key)
+        if not entry:
+            return None
+        recording.used.add(key)
+        return Completion.from_dict(entry["response"])
 
     def put(
-        self, profile: ProviderProfile, request: ChatRequest, completion: Completion
+        self,
+        profile: ProviderProfile,
+        request: ChatRequest,
+        completion: Completion,
+        suite: str = "",
     ) -> None:
-        self._entries(profile.name)[self.key(profile, request)] = {
+        recording = self._file(profile.name)
+        key = self.key(profile, request)
+        entry: dict[str, Any] = {
             "model": profile.model,
             "messages": request.messages,
             "params": request.params,
             "repeat": request.repeat,
             "response": completion.to_dict(),
         }
-        self._changed.add(profile.name)
+        if request.tools:
+            entry["tools"] = request.tools
+        if suite:
+            entry["suite"] = suite
+        recording.entries[key] = entry
+        recording.used.add(key)
+        recording.changed = True
+
+    def prune(self, suites: set[str] | None) -> int:
+        """Drop recordings this run did not use: those of the named suites (and
+        those that name no suite), or of every suite when `suites` is None."""
+        dropped = 0
+        for recording in self._files.values():
+            for key in list(recording.entries):
+                entry = recording.entries[key]
+                owner = entry.get("suite", "") if isinstance(entry, dict) else ""
+                if key in recording.used:
+                    continue
+                if suites is None or not owner or owner in suites:
+                    del recording.entries[key]
+                    recording.changed = True
+                    dropped += 1
+        return dropped
 
     def save(self) -> list[Path]:
         written = []
-        for name in sorted(self._changed):
+        for name, recording in sorted(self._files.items()):
+            if not recording.changed:
+                continue
             path = self.path(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
             text = json.dumps(
-                self._files[name], indent=2, sort_keys=True, ensure_ascii=False
+                recording.entries, indent=2, sort_keys=True, ensure_ascii=False
             )
-            path.write_text(text + "\n", encoding="utf-8")
+            write_text_atomic(path, text + "\n")
+            recording.changed = False
             written.append(path)
-        self._changed.clear()
         return written
 
 
-class ReplayProvider:
+class ReplayProvider(_NoEmbeddings):
     def __init__(self, profile: ProviderProfile, recordings: Recordings) -> None:
         self.profile = profile
         self.recordings = recordings
@@ -321,16 +635,4 @@ class ReplayProvider:
                 " the prompt, variables or parameters changed since it was recorded:"
                 " run with --record against the live endpoint"
             )
-        return completion
-
-
-class RecordingProvider:
-    def __init__(self, inner: OpenAIProvider, recordings: Recordings) -> None:
-        self.profile = inner.profile
-        self.inner = inner
-        self.recordings = recordings
-
-    async def complete(self, request: ChatRequest) -> Completion:
-        completion = await self.inner.complete(request)
-        self.recordings.put(self.profile, request, completion)
         return completion

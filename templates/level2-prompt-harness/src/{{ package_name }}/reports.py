@@ -1,57 +1,29 @@
-"""Reports of a run: a live progress line and a summary table for the terminal,
-results.json for machines (and `compare`), junit.xml for CI, and one self-contained
-report.html for people."""
+"""Reports of a run: a summary table for the terminal, results.json for machines (and
+`compare`), junit.xml for CI, and one self-contained report.html for people: a matrix
+of cases by prompt x provider, the answer in each cell, with the changes since a
+previous run."""
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from .results import ERRORED, FAILED, OUTCOMES, PASSED, CaseResult, Cell, group_cells
+from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from .compare import Comparison, compare_runs
+from .errors import ConfigError
+from .results import ERRORED, FAILED, OUTCOMES, PASSED, Cell, cell_key, group_cells
 
 MARKS = {PASSED: "PASS", FAILED: "FAIL", ERRORED: "ERROR"}
-
-
-class Progress:
-    """One line, redrawn in place; silent when stderr is no terminal (CI, tests)."""
-
-    def __init__(
-        self, total: int, stream: TextIO | None = None, enabled: bool | None = None
-    ) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.total = total
-        self.counts: Counter[str] = Counter()
-
-    def update(self, result: CaseResult) -> None:
-        self.counts[result.outcome] += 1
-        if not self.enabled:
-            return
-        done = sum(self.counts.values())
-        width = 30
-        filled = round(width * done / self.total) if self.total else width
-        bar = "#" * filled + "." * (width - filled)
-        self.stream.write(
-            f"\r[{bar}] {done}/{self.total}  passed {self.counts[PASSED]}"
-            f"  failed {self.counts[FAILED]}  errored {self.counts[ERRORED]}"
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+REPORT_FILES = ("results.json", "junit.xml", "report.html")
 
 
 def _first_problem(run: dict[str, Any]) -> str:
     if run.get("error"):
-        return run["error"]
+        return str(run["error"])
     failed = [a for a in run["assertions"] if not a["passed"]]
     if failed:
         first = failed[0]
@@ -71,37 +43,43 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(
-            value.ljust(width) for value, width in zip(row, widths, strict=True)
-        ).rstrip()
+        return "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
+def skipped_reasons(results: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(
+        f"{a['assertion']}: {a['reason']}"
+        for run in results
+        for a in run["assertions"]
+        if a.get("skipped")
+    )
+
+
 def summary_text(results: list[dict[str, Any]]) -> str:
+    """One row per suite x prompt x provider, so a prompt A/B shows side by side."""
     cells = group_cells(results)
-    groups: dict[tuple[str, str], list[Cell]] = {}
+    groups: dict[tuple[str, str, str], list[Cell]] = {}
     for cell in cells:
-        groups.setdefault((cell.suite, cell.provider), []).append(cell)
+        groups.setdefault((cell.suite, cell.prompt, cell.provider), []).append(cell)
     rows = []
-    for (suite, provider), members in groups.items():
+    for (suite, prompt, provider), members in groups.items():
         counts = Counter(cell.outcome for cell in members)
         runs = [run for cell in members for run in cell.runs]
         rate = sum(run["outcome"] == PASSED for run in runs) / len(runs)
         rows.append(
             [
                 suite,
+                prompt,
                 provider,
-                str(counts[PASSED]),
-                str(counts[FAILED]),
-                str(counts[ERRORED]),
+                *(str(counts[o]) for o in OUTCOMES),
                 f"{rate:.0%}",
             ]
         )
-    text = _table(
-        ["suite", "provider", "passed", "failed", "errored", "pass rate"], rows
-    )
+    header = ["suite", "prompt", "provider", "passed", "failed", "errored", "pass rate"]
+    text = _table(header, rows)
     not_passed = [cell for cell in cells if cell.outcome != PASSED]
     if not_passed:
         lines = ["Not passed:"]
@@ -112,6 +90,13 @@ def summary_text(results: list[dict[str, Any]]) -> str:
                 f" {_cell_problem(cell)}"
             )
         text += "\n\n" + "\n".join(lines)
+    skipped = skipped_reasons(results)
+    if skipped:
+        lines = ["Skipped assertions (not counted):"]
+        lines.extend(
+            f"  {count} x {reason}" for reason, count in sorted(skipped.items())
+        )
+        text += "\n\n" + "\n".join(lines)
     total = Counter(cell.outcome for cell in cells)
     text += (
         f"\n\n{len(cells)} cases: {total[PASSED]} passed,"
@@ -120,20 +105,32 @@ def summary_text(results: list[dict[str, Any]]) -> str:
     return text
 
 
-def write_json(results: list[dict[str, Any]], meta: dict[str, Any], path: Path) -> None:
+def results_document(
+    results: list[dict[str, Any]], meta: dict[str, Any]
+) -> dict[str, Any]:
     counts = Counter(cell.outcome for cell in group_cells(results))
-    document = {
+    return {
         "meta": meta,
         "summary": {outcome: counts[outcome] for outcome in OUTCOMES},
         "results": results,
     }
-    path.write_text(
-        json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
 
 
-def load_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+def load_results(path: Path) -> dict[str, Any]:
+    """A results.json written by `eval`; ConfigError saying what is wrong if not."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: not a results.json written by `eval` ({exc})"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("results"), list):
+        raise ConfigError(
+            f"{path}: not a results.json written by `eval` (no 'results' list)"
+        )
+    return document
 
 
 def _run_details(run: dict[str, Any]) -> str:
@@ -141,17 +138,19 @@ def _run_details(run: dict[str, Any]) -> str:
     if run.get("error"):
         lines.append(f"  error: {run['error']}")
     for assertion in run["assertions"]:
-        lines.append(
-            f"  [{'x' if assertion['passed'] else ' '}] {assertion['assertion']}:"
-            f" {assertion['reason']}"
+        mark = (
+            "-" if assertion.get("skipped") else ("x" if assertion["passed"] else " ")
         )
+        lines.append(f"  [{mark}] {assertion['assertion']}: {assertion['reason']}")
+    for call in run.get("tool_calls") or []:
+        lines.append(f"  tool call: {call['name']}({call['arguments']})")
     if run.get("output") is not None:
         lines.append("  output:")
         lines.extend(f"    {line}" for line in run["output"].splitlines())
     return "\n".join(lines)
 
 
-def write_junit(results: list[dict[str, Any]], path: Path) -> None:
+def render_junit(results: list[dict[str, Any]]) -> bytes:
     root = ET.Element("testsuites", name="prompt evals")
     by_suite: dict[str, list[Cell]] = {}
     for cell in group_cells(results):
@@ -177,53 +176,69 @@ def write_junit(results: list[dict[str, Any]], path: Path) -> None:
                 time=f"{seconds:.3f}",
             )
             if cell.outcome != PASSED:
+                runs = len(cell.runs)
                 rate = (
-                    f"pass rate {cell.pass_rate:.0%} over {len(cell.runs)} runs: "
-                    if len(cell.runs) > 1
+                    f"pass rate {cell.pass_rate:.0%} over {runs} runs: "
+                    if runs > 1
                     else ""
                 )
                 tag = "failure" if cell.outcome == FAILED else "error"
                 problem = ET.SubElement(case, tag, message=rate + _cell_problem(cell))
                 problem.text = "\n\n".join(_run_details(run) for run in cell.runs)
     ET.indent(root)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 HTML_STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #1b1f23; }
-h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; }
-th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; }
-td { vertical-align: top; }
-th { background: #f6f8fa; }
-.passed { background: #dafbe1; }
-.failed { background: #ffebe9; }
-.errored { background: #fff8c5; }
-a.cell { color: inherit; text-decoration: none; display: block; }
-details { border: 1px solid #d0d7de; border-radius: 6px; margin: .5rem 0; }
-details { padding: .4rem .8rem; }
-summary { cursor: pointer; font-weight: 600; }
-pre { background: #f6f8fa; padding: .6rem; margin: .3rem 0; }
-pre { white-space: pre-wrap; word-break: break-word; }
-.meta { color: #57606a; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1b1f23; }
+h1 { font-size: 1.4rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.15rem; margin: 2rem 0 .3rem; }
+.meta { color: #57606a; margin: .2rem 0; }
+.controls { position: sticky; top: 0; background: #fff; padding: .5rem 0;
+  border-bottom: 1px solid #d0d7de; z-index: 2; display: flex; gap: 1.2rem; }
+table.matrix { border-collapse: collapse; margin: .5rem 0 1rem; table-layout: fixed; }
+.matrix th, .matrix td { border: 1px solid #d0d7de; padding: .35rem .5rem;
+  text-align: left; vertical-align: top; }
+.matrix thead th { background: #f6f8fa; min-width: 18rem; }
+.matrix th.case { min-width: 11rem; max-width: 16rem; background: #f6f8fa;
+  font-weight: 600; word-break: break-word; }
+.case .desc { display: block; font-weight: 400; color: #57606a; }
+td.passed { background: #f0fff4; } td.failed { background: #fff5f5; }
+td.errored { background: #fffbe6; }
+.badge { font-weight: 700; font-size: 12px; border-radius: 4px; padding: 0 .35rem; }
+.passed .badge { color: #116329; } .failed .badge { color: #a40e26; }
+.errored .badge { color: #7d4e00; }
+.changed { font-size: 12px; font-weight: 600; margin-left: .4rem; }
+.regressed { color: #a40e26; } .improved { color: #116329; }
+.changed.changed { color: #7d4e00; }
+pre { background: #fff; border: 1px solid #eaeef2; padding: .4rem; margin: .3rem 0;
+  white-space: pre-wrap; word-break: break-word; max-height: 14rem; overflow: auto;
+  font-size: 12.5px; }
+ul.asserts { list-style: none; padding: 0; margin: .2rem 0; font-size: 12.5px; }
+li.failed-assertion { color: #a40e26; } li.errored-assertion { color: #7d4e00; }
+li.skipped-assertion { color: #57606a; }
+details { font-size: 12.5px; } summary { cursor: pointer; color: #0969da; }
+.tool { font-family: ui-monospace, monospace; font-size: 12.5px; }
+body.only-failures tr[data-outcome=passed] { display: none; }
+tr.hidden { display: none; }
+"""
+
+HTML_SCRIPT = """
+document.getElementById('only-failures').addEventListener('change', function (e) {
+  document.body.classList.toggle('only-failures', e.target.checked);
+});
+document.getElementById('search').addEventListener('input', function (e) {
+  var text = e.target.value.toLowerCase();
+  document.querySelectorAll('tr[data-case]').forEach(function (row) {
+    var id = row.dataset.case.toLowerCase();
+    row.classList.toggle('hidden', text && id.indexOf(text) < 0);
+  });
+});
 """
 
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _td(value: Any) -> str:
-    return f"<td>{_e(value)}</td>"
-
-
-def _labelled_pre(label: str, text: str) -> str:
-    return f"<p><strong>{_e(label)}</strong></p><pre>{_e(text)}</pre>"
-
-
-def _anchor(cell: Cell) -> str:
-    key = "\0".join((cell.suite, cell.case, cell.prompt, cell.provider))
-    return "cell-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
 
 
 def _cell_label(cell: Cell) -> str:
@@ -232,113 +247,186 @@ def _cell_label(cell: Cell) -> str:
         label += f" {cell.pass_rate:.0%}"
     scores = [run["score"] for run in cell.runs if run.get("score") is not None]
     if scores:
-        label += f" · score {sum(scores) / len(scores):.2f}"
+        label += f" · {sum(scores) / len(scores):.2f}"
     return label
 
 
-def _html_run(run: dict[str, Any]) -> str:
-    parts = [f"<h4>repeat {_e(run['repeat'])}: {_e(run['outcome'])}</h4>"]
+def _assertion_items(run: dict[str, Any], *, only_problems: bool) -> str:
+    items = []
+    for a in run["assertions"]:
+        if a.get("skipped"):
+            state, mark = "skipped", "-"
+        elif a["passed"]:
+            state, mark = "passed", "✓"
+        else:
+            state, mark = ("errored", "!") if a["error"] else ("failed", "✗")
+        if only_problems and state in ("passed", "skipped"):
+            continue
+        text = f"{mark} {a['assertion']}: {a['reason']}"
+        items.append(f"<li class={state}-assertion>{_e(text)}</li>")
+    return f"<ul class=asserts>{''.join(items)}</ul>" if items else ""
+
+
+def _run_html(run: dict[str, Any]) -> str:
     facts = []
     for key, unit in (
         ("latency_ms", " ms"),
-        ("prompt_tokens", ""),
-        ("completion_tokens", ""),
+        ("prompt_tokens", " in"),
+        ("completion_tokens", " out"),
         ("cost_usd", " USD"),
     ):
         if run.get(key) is not None:
-            facts.append(f"{key}: {run[key]:g}{unit}")
+            facts.append(f"{run[key]:g}{unit}")
+    if run.get("finish_reason"):
+        facts.append(f"finish {run['finish_reason']}")
     if run.get("cached"):
         facts.append("from cache")
-    if facts:
-        parts.append(f"<p class=meta>{_e(', '.join(facts))}</p>")
-    if run.get("error"):
-        parts.append(f"<p><strong>Error:</strong> {_e(run['error'])}</p>")
-    if run["assertions"]:
-        rows = []
-        for a in run["assertions"]:
-            state = PASSED if a["passed"] else (ERRORED if a["error"] else FAILED)
-            cells = [MARKS[state], a["assertion"], a["weight"], a["reason"]]
-            row = "".join(_td(cell) for cell in cells)
-            rows.append(f"<tr class={state}>{row}</tr>")
-        header = "<tr><th></th><th>assertion</th><th>weight</th><th>detail</th></tr>"
-        parts.append(f"<table>{header}{''.join(rows)}</table>")
+    parts = [
+        f"<p class=meta>repeat {_e(run['repeat'])}: {_e(run['outcome'])}"
+        f" · {_e(', '.join(facts))}</p>"
+    ]
+    parts.append(_assertion_items(run, only_problems=False))
     for message in run["messages"]:
-        parts.append(_labelled_pre(message["role"], message["content"]))
-    if run.get("output") is not None:
-        parts.append(_labelled_pre("response", run["output"]))
-    return "\n".join(parts)
+        parts.append(
+            f"<p class=meta>{_e(message['role'])}</p>"
+            f"<pre>{_e(message['content'])}</pre>"
+        )
+    return "".join(parts)
 
 
-def render_html(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def _cell_html(cell: Cell, before: Cell | None) -> str:
+    run = next((r for r in cell.runs if r["outcome"] != PASSED), cell.runs[0])
+    change = ""
+    if before is not None and before.outcome != cell.outcome:
+        kind = "improved" if cell.outcome == PASSED else "changed"
+        kind = "regressed" if before.outcome == PASSED else kind
+        change = (
+            f"<span class='changed {kind}'>{kind}: was {MARKS[before.outcome]}</span>"
+        )
+    parts = [f"<span class=badge>{_e(_cell_label(cell))}</span>{change}"]
+    if run.get("error"):
+        parts.append(f"<pre class=error>{_e(run['error'])}</pre>")
+    if run.get("output"):
+        parts.append(f"<pre class=output>{_e(run['output'])}</pre>")
+    for call in run.get("tool_calls") or []:
+        parts.append(
+            f"<div class=tool>→ {_e(call['name'])}({_e(call['arguments'])})</div>"
+        )
+    parts.append(_assertion_items(run, only_problems=True))
+    previous = before.runs[0].get("output") if before is not None else None
+    if previous is not None and previous != run.get("output"):
+        parts.append(
+            f"<details class=previous><summary>previous output</summary>"
+            f"<pre>{_e(previous)}</pre></details>"
+        )
+    details = "".join(_run_html(r) for r in cell.runs)
+    parts.append(f"<details><summary>details</summary>{details}</details>")
+    return f"<td class='cell {cell.outcome}'>{''.join(parts)}</td>"
+
+
+def _diff_summary(comparison: Comparison, baseline: str) -> str:
+    def items(pairs: list[tuple[Cell, Cell]]) -> str:
+        return "".join(
+            f"<li>{_e(new.suite)}: {_e(new.name)}:"
+            f" {MARKS[old.outcome]} → {MARKS[new.outcome]}</li>"
+            for old, new in pairs
+        )
+
+    return (
+        f"<section class=diff><h2>Changes since {_e(baseline)}</h2>"
+        f"<p class=meta>{len(comparison.regressed)} regressed,"
+        f" {len(comparison.improved)} improved, {len(comparison.added)} new,"
+        f" {len(comparison.removed)} gone, {comparison.unchanged} unchanged</p>"
+        f"<ul class=regressed>{items(comparison.regressed)}</ul>"
+        f"<ul class=improved>{items(comparison.improved)}</ul></section>"
+    )
+
+
+def render_html(
+    results: list[dict[str, Any]],
+    meta: dict[str, Any],
+    baseline: list[dict[str, Any]] | None = None,
+    baseline_name: str = "",
+) -> str:
     cells = group_cells(results)
-    order = {outcome: index for index, outcome in enumerate((ERRORED, FAILED, PASSED))}
     total = Counter(cell.outcome for cell in cells)
     facts = (
-        f"{meta.get('started', '')} · mode {meta.get('mode', '')}"
-        f" · repeat {meta.get('repeat', 1)} · {len(cells)} cases:"
+        f"{meta.get('run', '')} · {meta.get('started', '')}"
+        f" · mode {meta.get('mode', '')}"
+        f" · repeat {meta.get('repeat', 1)} · {len(cells)} cells:"
         f" {total[PASSED]} passed, {total[FAILED]} failed, {total[ERRORED]} errored"
     )
-    body = ["<h1>Prompt evaluation report</h1>", f"<p class=meta>{_e(facts)}</p>"]
+    body = [
+        "<h1>Prompt evaluation report</h1>",
+        f"<p class=meta>{_e(facts)}</p>",
+        "<div class=controls><label><input type=checkbox id=only-failures>"
+        " only cases that did not pass</label>"
+        "<label>case <input type=search id=search title='part of a case id'>"
+        "</label></div>",
+    ]
+    before: dict[tuple[str, str, str, str], Cell] = {}
+    if baseline is not None:
+        body.append(_diff_summary(compare_runs(baseline, results), baseline_name))
+        before = {cell_key(c.runs[0]): c for c in group_cells(baseline)}
     suites: dict[str, list[Cell]] = {}
     for cell in cells:
         suites.setdefault(cell.suite, []).append(cell)
     for suite, members in suites.items():
-        providers = list(dict.fromkeys(cell.provider for cell in members))
-        rows: dict[tuple[str, str], dict[str, Cell]] = {}
+        columns = list(dict.fromkeys((cell.prompt, cell.provider) for cell in members))
+        rows: dict[str, dict[tuple[str, str], Cell]] = {}
         for cell in members:
-            rows.setdefault((cell.case, cell.prompt), {})[cell.provider] = cell
-
-        def worst(row: dict[str, Cell]) -> int:
-            return min(order[cell.outcome] for cell in row.values())
-
+            rows.setdefault(cell.case, {})[(cell.prompt, cell.provider)] = cell
         body.append(f"<h2>{_e(suite)}</h2>")
-        header = "".join(f"<th>{_e(provider)}</th>" for provider in providers)
-        lines = [f"<table><tr><th>case</th><th>prompt</th>{header}</tr>"]
-        for (case, prompt), row in sorted(
-            rows.items(), key=lambda item: worst(item[1])
-        ):
-            cells_html = []
-            for provider in providers:
-                cell = row.get(provider)
-                if cell is None:
-                    cells_html.append("<td></td>")
-                    continue
-                label = _e(_cell_label(cell))
-                link = f"<a class=cell href='#{_anchor(cell)}'>{label}</a>"
-                cells_html.append(f"<td class={cell.outcome}>{link}</td>")
-            lines.append(f"<tr>{_td(case)}{_td(prompt)}{''.join(cells_html)}</tr>")
-        lines.append("</table>")
-        body.extend(lines)
-        for cell in sorted(members, key=lambda c: order[c.outcome]):
-            opened = " open" if cell.outcome != PASSED else ""
-            body.append(
-                f"<details id='{_anchor(cell)}'{opened}><summary class={cell.outcome}>"
-                f"{_e(MARKS[cell.outcome])} {_e(cell.name)}</summary>"
-                + "\n".join(_html_run(run) for run in cell.runs)
-                + "</details>"
+        head = ["<th class=case>case</th>"]
+        for prompt, provider in columns:
+            column = [
+                c for c in members if (c.prompt, c.provider) == (prompt, provider)
+            ]
+            passed = sum(c.outcome == PASSED for c in column)
+            head.append(
+                f"<th data-prompt='{_e(prompt)}' data-provider='{_e(provider)}'>"
+                f"{_e(prompt)}<br><span class=meta>@ {_e(provider)} ·"
+                f" {passed}/{len(column)} passed</span></th>"
             )
+        lines = [
+            f"<table class=matrix data-suite='{_e(suite)}'><thead><tr>{''.join(head)}"
+            "</tr></thead><tbody>"
+        ]
+        for case, row in rows.items():
+            # The row's worst outcome: the failures filter hides rows that all passed.
+            outcome = max((c.outcome for c in row.values()), key=OUTCOMES.index)
+            description = next(iter(row.values())).runs[0].get("description") or ""
+            desc = f"<span class=desc>{_e(description)}</span>" if description else ""
+            cells_html = [
+                _cell_html(row[column], before.get((suite, case, *column)))
+                if column in row
+                else "<td></td>"
+                for column in columns
+            ]
+            lines.append(
+                f"<tr data-case='{_e(case)}' data-outcome={outcome}>"
+                f"<th class=case>{_e(case)}{desc}</th>{''.join(cells_html)}</tr>"
+            )
+        lines.append("</tbody></table>")
+        body.extend(lines)
     return (
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>Prompt evaluation report</title><style>{HTML_STYLE}</style></head>"
-        f"<body>\n{chr(10).join(body)}\n</body></html>\n"
+        f"<body>\n{chr(10).join(body)}\n<script>{HTML_SCRIPT}</script></body></html>\n"
     )
 
 
-def write_html(results: list[dict[str, Any]], meta: dict[str, Any], path: Path) -> None:
-    path.write_text(render_html(results, meta), encoding="utf-8")
-
-
 def write_reports(
-    results: list[dict[str, Any]], meta: dict[str, Any], directory: Path
+    results: list[dict[str, Any]],
+    meta: dict[str, Any],
+    directory: Path,
+    baseline: list[dict[str, Any]] | None = None,
+    baseline_name: str = "",
 ) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [
-        directory / "results.json",
-        directory / "junit.xml",
-        directory / "report.html",
-    ]
-    write_json(results, meta, paths[0])
-    write_junit(results, paths[1])
-    write_html(results, meta, paths[2])
+    """results.json, junit.xml and report.html in `directory`, each written whole."""
+    paths = [directory / name for name in REPORT_FILES]
+    write_json_atomic(paths[0], results_document(results, meta))
+    write_bytes_atomic(paths[1], render_junit(results))
+    write_text_atomic(paths[2], render_html(results, meta, baseline, baseline_name))
     return paths

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .assertions import AssertionResult
+from .errors import EXIT_FAILURE, EXIT_OK
 
 PASSED, FAILED, ERRORED = "passed", "failed", "errored"
 OUTCOMES = (PASSED, FAILED, ERRORED)
+EXIT_ERRORED = 3  # nothing failed, but some case got no verdict (the API failed)
 
 
 @dataclass
@@ -26,6 +28,8 @@ class CaseResult:
     messages: list[dict[str, str]]
     description: str = ""
     output: str | None = None
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    finish_reason: str | None = None
     error: str | None = None
     score: float | None = None
     threshold: float = 1.0
@@ -38,9 +42,9 @@ class CaseResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = {
-            name: getattr(self, name)
-            for name in self.__dataclass_fields__
-            if name != "assertions"
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "assertions"
         }
         data["assertions"] = [result.to_dict() for result in self.assertions]
         return data
@@ -100,7 +104,7 @@ def exit_code(results: list[dict[str, Any]]) -> int:
     """0: every case passed; 1: a case failed; 3: none failed but the API errored."""
     outcomes = {result["outcome"] for result in results}
     if FAILED in outcomes:
-        return 1
+        return EXIT_FAILURE
     if ERRORED in outcomes:
-        return 3
-    return 0
+        return EXIT_ERRORED
+    return EXIT_OK

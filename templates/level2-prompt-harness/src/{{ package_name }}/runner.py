@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .assertions import GradeContext, grade
 from .cache import ResponseCache
-from .config import Config, ConfigError, ProviderProfile
+from .config import Config, ProviderProfile
+from .errors import ConfigError
 from .providers import (
     ChatRequest,
     ClientPool,
     Completion,
     EchoProvider,
+    OfflineProvider,
     OpenAIProvider,
     Provider,
     ProviderError,
-    RecordingProvider,
+    PythonProvider,
     Recordings,
+    RedactingProvider,
+    Redactor,
     ReplayProvider,
     RetryPolicy,
 )
 from .results import ERRORED, FAILED, PASSED, CaseResult
 from .suite import Case, Suite
+
+# (profile name, request, suite name) -> (completion, whether it came from the cache)
+CompleteCall = Callable[[str, ChatRequest, str], Awaitable[tuple[Completion, bool]]]
 
 
 @dataclass(frozen=True)
@@ -35,21 +42,32 @@ class RunOptions:
     use_cache: bool = True
     timeout_s: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # record mode: drop the recordings of the suites run that no case used any more
+    prune_recordings: bool = True
 
     @classmethod
-    def from_config(cls, config: Config, **overrides: object) -> RunOptions:
-        settings: dict[str, object] = {
-            "mode": config.mode,
-            "concurrency": config.concurrency,
-            "timeout_s": config.timeout_s,
-            "retry": RetryPolicy(
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        mode: str | None = None,
+        concurrency: int | None = None,
+        repeat: int = 1,
+        timeout_s: float | None = None,
+        use_cache: bool = True,
+        prune_recordings: bool = True,
+    ) -> RunOptions:
+        return cls(
+            mode=mode or config.mode,
+            concurrency=concurrency or config.concurrency,
+            repeat=repeat,
+            use_cache=use_cache,
+            timeout_s=timeout_s or config.timeout_s,
+            retry=RetryPolicy(
                 max_retries=config.max_retries, backoff_s=config.retry_backoff_s
             ),
-        }
-        settings.update(
-            {key: value for key, value in overrides.items() if value is not None}
+            prune_recordings=prune_recordings,
         )
-        return cls(**settings)  # type: ignore[arg-type]
 
 
 def profiles_used(suites: list[Suite]) -> set[str]:
@@ -57,7 +75,7 @@ def profiles_used(suites: list[Suite]) -> set[str]:
     for suite in suites:
         for case in suite.cases:
             names.update(
-                a.extra["provider"] for a in case.assertions if a.type == "llm-judge"
+                a.extra["provider"] for a in case.assertions if "provider" in a.extra
             )
     return names
 
@@ -74,6 +92,13 @@ class Runner:
         )
         self.recordings = Recordings(config.recordings_dir)
         self.cache_hits = 0
+        self.recordings_dropped = 0
+        # Every secret of every profile: a key echoed by one endpoint is blanked too.
+        self.redact = Redactor(
+            secret
+            for profile in config.providers.values()
+            for secret in profile.secrets()
+        )
 
     def check_keys(self, names: set[str]) -> None:
         """Refuse before any call when a live provider's API key is not set."""
@@ -89,16 +114,26 @@ class Runner:
                 )
 
     def _provider(self, profile: ProviderProfile, clients: ClientPool) -> Provider:
+        inner: Provider
         if profile.type == "echo":
-            return EchoProvider(profile)
-        if self.options.mode == "replay":
-            return ReplayProvider(profile, self.recordings)
-        live = OpenAIProvider(
-            profile, clients, timeout_s=self.options.timeout_s, retry=self.options.retry
-        )
-        if self.options.mode == "record":
-            return RecordingProvider(live, self.recordings)
-        return live
+            inner = EchoProvider(profile)
+        elif profile.type == "offline":
+            inner = OfflineProvider(profile)
+        elif profile.type == "python":
+            try:
+                inner = PythonProvider(profile, self.config.root)
+            except ConfigError as exc:
+                raise ConfigError(f"provider '{profile.name}': {exc}") from None
+        elif self.options.mode == "replay":
+            inner = ReplayProvider(profile, self.recordings)
+        else:
+            inner = OpenAIProvider(
+                profile,
+                clients,
+                timeout_s=self.options.timeout_s,
+                retry=self.options.retry,
+            )
+        return RedactingProvider(inner, self.redact)
 
     async def run(
         self, suites: list[Suite], on_result: Callable[[CaseResult], None] | None = None
@@ -111,16 +146,15 @@ class Runner:
             name: self._provider(self.config.providers[name], clients) for name in names
         }
         uses_cache = self.cache.read or self.cache.write  # both off in replay mode
-        cacheable = {
-            name: uses_cache and provider.profile.calls_network
-            for name, provider in providers.items()
-        }
+        recording = self.options.mode == "record"
 
-        async def complete(name: str, request: ChatRequest) -> tuple[Completion, bool]:
+        async def complete(
+            name: str, request: ChatRequest, suite: str
+        ) -> tuple[Completion, bool]:
             provider = providers[name]
-            key = (
-                ResponseCache.key(provider.profile, request) if cacheable[name] else ""
-            )
+            profile = provider.profile
+            cacheable = uses_cache and profile.calls_network
+            key = ResponseCache.key(profile, request) if cacheable else ""
             if key and (hit := self.cache.get(key)) is not None:
                 self.cache_hits += 1
                 return hit, True
@@ -130,16 +164,15 @@ class Runner:
             # file write runs in a thread so that it does not hold up other responses.
             if key and self.cache.write:
                 await asyncio.to_thread(self.cache.put, key, completion)
+            if recording and profile.calls_network:
+                self.recordings.put(profile, request, completion, suite)
             return completion, False
-
-        async def judge(name: str, request: ChatRequest) -> Completion:
-            return (await complete(name, request))[0]
 
         async def run_one(
             suite: Suite, case: Case, prompt_name: str, provider_name: str, repeat: int
         ) -> CaseResult:
             result = await self._run_case(
-                suite, case, prompt_name, provider_name, repeat, complete, judge
+                suite, case, prompt_name, provider_name, repeat, complete, providers
             )
             if on_result:
                 on_result(result)
@@ -154,10 +187,15 @@ class Runner:
             for repeat in range(self.options.repeat)
         ]
         try:
-            return list(await asyncio.gather(*jobs))
+            results = list(await asyncio.gather(*jobs))
+            if recording and self.options.prune_recordings:
+                self.recordings_dropped = self.recordings.prune(
+                    {s.name for s in suites}
+                )
+            return results
         finally:
             await clients.aclose()
-            if self.options.mode == "record":
+            if recording:
                 self.recordings.save()
 
     async def _run_case(
@@ -167,14 +205,17 @@ class Runner:
         prompt_name: str,
         provider_name: str,
         repeat: int,
-        complete: Callable[[str, ChatRequest], Awaitable[tuple[Completion, bool]]],
-        judge: Callable[[str, ChatRequest], Awaitable[Completion]],
+        complete: CompleteCall,
+        providers: dict[str, Provider],
     ) -> CaseResult:
         profile = self.config.providers[provider_name]
         prompt = next(p for p in suite.prompts if p.name == prompt_name)
         messages = case.messages[prompt_name]
         request = ChatRequest(
-            messages=messages, params={**profile.params, **prompt.params}, repeat=repeat
+            messages=messages,
+            params={**profile.params, **prompt.params},
+            repeat=repeat,
+            tools=prompt.tools or None,
         )
         result = CaseResult(
             suite=suite.name,
@@ -187,30 +228,51 @@ class Runner:
             description=case.description,
             threshold=case.threshold,
         )
+
+        async def ask(name: str, req: ChatRequest) -> tuple[Completion, bool]:
+            return await complete(name, req, suite.name)
+
         try:
-            completion, result.cached = await complete(provider_name, request)
+            completion, result.cached = await ask(provider_name, request)
         except ProviderError as exc:
             result.error = str(exc)
             return result
         result.output = completion.text
+        result.tool_calls = [c.to_dict() for c in completion.tool_calls]
+        result.finish_reason = completion.finish_reason
         result.latency_ms = completion.latency_ms
         result.prompt_tokens = completion.prompt_tokens
         result.completion_tokens = completion.completion_tokens
         result.cost_usd = profile.cost_usd(
             completion.prompt_tokens, completion.completion_tokens
         )
+
+        async def judge(name: str, judge_request: ChatRequest) -> Completion:
+            params = {**self.config.providers[name].params, **judge_request.params}
+            return (await ask(name, replace(judge_request, params=params)))[0]
+
+        async def embed(name: str, texts: list[str]) -> list[list[float]]:
+            return await providers[name].embed(texts)
+
         context = GradeContext(
-            completion, profile, messages, case.variables, case.id, repeat, judge
+            completion=completion,
+            profile=profile,
+            messages=messages,
+            variables=case.variables,
+            case_id=case.id,
+            repeat=repeat,
+            judge=judge,
+            embed=embed,
+            tools=prompt.tools,
         )
         for assertion in case.assertions:
-            result.assertions.append(
-                await grade(assertion, context, self.config.providers)
-            )
-        errors = [a.error for a in result.assertions if a.error]
-        total = sum(a.weight for a in result.assertions)
-        earned = sum(a.weight for a in result.assertions if a.passed)
+            result.assertions.append(await grade(assertion, context))
+        counted = [a for a in result.assertions if not a.skipped]
+        errors = [a.error for a in counted if a.error]
+        total = sum(a.weight for a in counted)
+        earned = sum(a.weight for a in counted if a.passed)
         result.score = (
-            earned / total if total else float(all(a.passed for a in result.assertions))
+            earned / total if total else float(all(a.passed for a in counted))
         )
         if errors:
             result.error = "; ".join(errors)

@@ -3,6 +3,7 @@
     description: Pull structured fields out of support emails
     prompts: [extract_ticket]          # files in prompts/
     providers: [openai-mini]           # profiles in harness.yaml
+    judge: openai-judge                # grades llm-judge assertions (optional)
     defaults:                          # every case inherits these
       vars: {product: Acme Cloud}
       assert:
@@ -10,33 +11,52 @@
       threshold: 1.0                   # weighted share of assertions that must pass
     cases:
       - id: refund
-        vars: {subject: ..., body: ...}
+        vars: {subject: ..., body: ..., expected: refund}
         assert:
           - type: icontains
-            value: refund
-            weight: 2
+            value: "{{ expected }}"    # variables work in assertion values too
+      - more_cases.csv                 # or .jsonl / .yaml files beside the suite
 
-Every problem found is reported at once, each with the file, the case and what is wrong.
+Every problem found is reported at once, each with the file, the case and what is
+wrong; a variable that a prompt or an assertion uses and the case does not define is
+one of them.
 """
 
 from __future__ import annotations
 
+import csv
+import fnmatch
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .assertions import Assertion, parse_assertion
-from .config import Config, ConfigError, display_path, read_yaml
+import jinja2
+
+from .assertions import Assertion, ParseContext, parse_assertion
+from .config import Config, display_path, read_yaml
+from .errors import ConfigError
 from .prompts import MissingVariableError, Prompt, PromptLibrary
 
-SUITE_FIELDS = {"description", "prompts", "providers", "defaults", "cases"}
+SUITE_FIELDS = {"description", "prompts", "providers", "judge", "defaults", "cases"}
 DEFAULTS_FIELDS = {"vars", "assert", "threshold"}
 CASE_FIELDS = {"id", "description", "vars", "assert", "threshold"}
+CASE_FILE_SUFFIXES = (".csv", ".jsonl", ".yaml", ".yml")
+# Fields of an assertion whose text may use the case's variables.
+RENDERED_FIELDS = ("value", "arguments", "args")
+_WHOLE_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_VALUES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 class SuiteError(ConfigError):
+    """Every problem found in the suites, one per line; nothing was run."""
+
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
+        count = len(problems)
+        plural = "s" if count > 1 else ""
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        super().__init__(f"{count} problem{plural} found, nothing was run:\n{lines}")
         self.problems = problems
 
 
@@ -58,9 +78,10 @@ class Suite:
     prompts: tuple[Prompt, ...]
     providers: tuple[str, ...]
     cases: tuple[Case, ...]
+    judge: str | None = None
 
 
-def _names(raw: Any, key: str) -> list[str] | None:
+def _names(raw: dict[str, Any], key: str) -> list[str] | None:
     value = raw.get(key)
     if isinstance(value, str):
         value = [value]
@@ -73,15 +94,102 @@ def _names(raw: Any, key: str) -> list[str] | None:
     return value
 
 
-def _threshold(raw: dict, default: float) -> float | None:
+def _threshold(raw: dict[str, Any], default: float) -> float | None:
     value = raw.get("threshold", default)
     if (
         isinstance(value, bool)
-        or not isinstance(value, (int, float))
+        or not isinstance(value, int | float)
         or not 0 <= value <= 1
     ):
         return None
     return float(value)
+
+
+def render_value(value: Any, variables: dict[str, Any]) -> Any:
+    """Fill `{{ name }}` in assertion values; a lone `{{ name }}` keeps its type."""
+    if isinstance(value, str):
+        whole = _WHOLE_VARIABLE.fullmatch(value.strip())
+        if whole:
+            name = whole.group(1)
+            if name not in variables:
+                raise MissingVariableError(f"'{name}' is undefined")
+            return variables[name]
+        if "{{" not in value and "{%" not in value:
+            return value
+        try:
+            return _VALUES.from_string(value).render(variables)
+        except jinja2.UndefinedError as exc:
+            raise MissingVariableError(exc.message or str(exc)) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"template error in {value!r}: {exc.message}") from None
+    if isinstance(value, list):
+        return [render_value(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: render_value(item, variables) for key, item in value.items()}
+    return value
+
+
+def _csv_cases(path: Path) -> list[dict[str, Any]]:
+    """Columns are variables, except `id`, `description`, and `assert:<type>`
+    (the cell is that assertion's value; an empty cell adds none)."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    cases = []
+    for row in rows:
+        case: dict[str, Any] = {"vars": {}, "assert": []}
+        for column, cell in row.items():
+            if column is None:
+                raise ValueError("a row has more cells than the header has columns")
+            column = column.strip()
+            if column in ("id", "description"):
+                case[column] = cell
+            elif column.startswith("assert:"):
+                if cell:
+                    case["assert"].append({"type": column[7:].strip(), "value": cell})
+            else:
+                case["vars"][column] = cell
+        cases.append(case)
+    return cases
+
+
+def read_case_file(path: Path) -> list[Any]:
+    """Cases from a .csv, .jsonl or .yaml file; ConfigError naming the line if bad."""
+    shown = display_path(path)
+    if path.suffix not in CASE_FILE_SUFFIXES:
+        raise ConfigError(
+            f"{shown}: cases must come from {', '.join(CASE_FILE_SUFFIXES)} files"
+        )
+    if not path.is_file():
+        raise ConfigError(f"{shown}: no such case file")
+    try:
+        if path.suffix == ".csv":
+            return _csv_cases(path)
+        if path.suffix == ".jsonl":
+            cases = []
+            lines = path.read_text(encoding="utf-8").splitlines()
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    try:
+                        cases.append(json.loads(line))
+                    except ValueError as exc:
+                        raise ConfigError(
+                            f"{shown}:{number}: not JSON: {exc}"
+                        ) from None
+            return cases
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise ConfigError(f"{shown}: cannot read cases: {exc}") from None
+    loaded = read_yaml(path)
+    if not isinstance(loaded, list):
+        raise ConfigError(f"{shown}: expected a list of cases")
+    return loaded
+
+
+def _matches(case_id: str, suite: str, patterns: list[str]) -> bool:
+    for pattern in patterns:
+        for name in (case_id, f"{suite}/{case_id}"):
+            if pattern in name or fnmatch.fnmatchcase(name, pattern):
+                return True
+    return False
 
 
 def load_suite(
@@ -89,6 +197,8 @@ def load_suite(
     config: Config,
     library: PromptLibrary,
     providers_override: list[str] | None = None,
+    judge_override: str | None = None,
+    case_filter: list[str] | None = None,
 ) -> Suite:
     shown = display_path(path)
     problems: list[str] = []
@@ -127,31 +237,49 @@ def load_suite(
         if name not in config.providers:
             problem(
                 "",
-                f"unknown provider '{name}';"
-                f" harness.yaml defines {', '.join(config.providers)}",
+                f"unknown provider '{name}'; harness.yaml defines"
+                f" {', '.join(config.providers)}",
             )
+    judge = judge_override or raw.get("judge") or config.judge_provider
+    if judge is not None and judge not in config.providers:
+        problem("", f"judge '{judge}' is not a provider in harness.yaml")
+        judge = None
+    parse_context = ParseContext(
+        suite_dir=path.parent,
+        root=config.root,
+        providers=config.providers,
+        judge_provider=judge,
+        embedding_provider=config.embedding_provider,
+        judge_forced=judge_override is not None,
+    )
 
-    def assertions(items: Any, where: str) -> list[Assertion]:
+    def assertions(
+        items: list[Any], variables: dict[str, Any], where: str
+    ) -> list[Assertion]:
+        parsed = []
+        for number, item in enumerate(items, start=1):
+            try:
+                if isinstance(item, dict):
+                    item = {
+                        key: render_value(value, variables)
+                        if key in RENDERED_FIELDS
+                        else value
+                        for key, value in item.items()
+                    }
+                parsed.append(parse_assertion(item, parse_context))
+            except MissingVariableError as exc:
+                problem(where, f"assertion {number}: unknown variable: {exc}")
+            except ValueError as exc:
+                problem(where, f"assertion {number}: {exc}")
+        return parsed
+
+    def assertion_list(items: Any, where: str) -> list[Any]:
         if items is None:
             return []
         if not isinstance(items, list):
             problem(where, "'assert' must be a list of assertions")
             return []
-        parsed = []
-        for number, item in enumerate(items, start=1):
-            try:
-                parsed.append(
-                    parse_assertion(
-                        item,
-                        suite_dir=path.parent,
-                        root=config.root,
-                        providers=config.providers,
-                        judge_provider=config.judge_provider,
-                    )
-                )
-            except ValueError as exc:
-                problem(where, f"assertion {number}: {exc}")
-        return parsed
+        return items
 
     defaults = raw.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -166,31 +294,49 @@ def load_suite(
     if not isinstance(default_vars, dict):
         problem("defaults: ", "'vars' must be a mapping of variable names to values")
         default_vars = {}
-    default_assertions = assertions(defaults.get("assert"), "defaults: ")
+    default_assertions = assertion_list(defaults.get("assert"), "defaults: ")
     default_threshold = _threshold(defaults, 1.0)
     if default_threshold is None:
         problem("defaults: ", "'threshold' must be a number from 0 to 1")
         default_threshold = 1.0
 
-    cases: list[Case] = []
     raw_cases = raw.get("cases")
+    if isinstance(raw_cases, str):
+        raw_cases = [raw_cases]
     if not isinstance(raw_cases, list) or not raw_cases:
-        problem("", "'cases' must be a non-empty list")
+        problem("", "'cases' must be a non-empty list of cases or case files")
         raw_cases = []
+    entries: list[tuple[str, Any]] = []  # (where it came from, the raw case)
+    for number, item in enumerate(raw_cases, start=1):
+        if isinstance(item, str):
+            try:
+                loaded = read_case_file(path.parent / item)
+            except ConfigError as exc:
+                problem("", str(exc))
+                continue
+            entries.extend(
+                (f"{item} row {row}", case) for row, case in enumerate(loaded, 1)
+            )
+        else:
+            entries.append((f"case {number}", item))
+
+    cases: list[Case] = []
     seen: set[str] = set()
-    for number, raw_case in enumerate(raw_cases, start=1):
+    for origin, raw_case in entries:
         if not isinstance(raw_case, dict):
-            problem(f"case {number}: ", "expected a mapping with vars and assert")
+            problem(f"{origin}: ", "expected a mapping with vars and assert")
             continue
-        case_id = raw_case.get("id", f"case-{number}")
-        if not isinstance(case_id, (str, int)) or isinstance(case_id, bool):
-            problem(f"case {number}: ", f"'id' must be text, got {case_id!r}")
+        case_id = raw_case.get("id") or origin.replace(" ", "-")
+        if not isinstance(case_id, str | int) or isinstance(case_id, bool):
+            problem(f"{origin}: ", f"'id' must be text, got {case_id!r}")
             continue
         case_id = str(case_id)
         where = f"case '{case_id}': "
         if case_id in seen:
             problem(where, "duplicate id; each case needs its own")
         seen.add(case_id)
+        if case_filter and not _matches(case_id, path.stem, case_filter):
+            continue
         for key in sorted(set(raw_case) - CASE_FIELDS):
             problem(
                 where, f"unknown field '{key}'; known: {', '.join(sorted(CASE_FIELDS))}"
@@ -200,8 +346,9 @@ def load_suite(
             problem(where, "'vars' must be a mapping of variable names to values")
             continue
         variables = {**default_vars, **case_vars}
-        case_assertions = default_assertions + assertions(raw_case.get("assert"), where)
-        if not case_assertions:
+        items = default_assertions + assertion_list(raw_case.get("assert"), where)
+        case_assertions = assertions(items, variables, where)
+        if not items:
             problem(
                 where,
                 "no assertions: a case must check something"
@@ -219,7 +366,7 @@ def load_suite(
             try:
                 rendered[prompt.name] = prompt.render(variables)
             except MissingVariableError as exc:
-                problem(where, f"prompt '{prompt.name}': missing variable: {exc}")
+                problem(where, f"prompt '{prompt.name}': unknown variable: {exc}")
             # A template can also fail on some values, e.g. a filter given a number.
             except Exception as exc:
                 problem(
@@ -237,16 +384,6 @@ def load_suite(
                 rendered,
             )
         )
-
-    for name in provider_names or []:
-        profile = config.providers.get(name)
-        uses_cost = any(a.type == "cost" for case in cases for a in case.assertions)
-        if profile and uses_cost and profile.cost_usd(0, 0) is None:
-            problem(
-                "",
-                f"a cost assertion needs prices, and provider '{name}'"
-                " sets no price_per_million_tokens",
-            )
     if problems:
         raise SuiteError(problems)
     return Suite(
@@ -256,6 +393,7 @@ def load_suite(
         prompts=tuple(prompts),
         providers=tuple(provider_names or ()),
         cases=tuple(cases),
+        judge=judge,
     )
 
 
@@ -269,21 +407,43 @@ def discover_suites(config: Config) -> list[Path]:
 
 
 def load_suites(
-    paths: list[Path], config: Config, providers_override: list[str] | None = None
+    paths: list[Path],
+    config: Config,
+    providers_override: list[str] | None = None,
+    *,
+    judge_override: str | None = None,
+    case_filter: list[str] | None = None,
 ) -> list[Suite]:
     """Loads every suite, then raises one SuiteError listing all their problems."""
     library = PromptLibrary(config.prompts_dir)
-    suites, problems = [], []
+    suites: list[Suite] = []
+    problems: list[str] = []
+    if judge_override is not None and judge_override not in config.providers:
+        problems.append(
+            f"--judge {judge_override}: not a provider in harness.yaml"
+            f" ({', '.join(config.providers)})"
+        )
     for path in paths:
         if not path.is_file():
             problems.append(f"{path}: no such suite file")
             continue
         try:
-            suites.append(load_suite(path, config, library, providers_override))
+            suites.append(
+                load_suite(
+                    path,
+                    config,
+                    library,
+                    providers_override,
+                    judge_override,
+                    case_filter,
+                )
+            )
         except SuiteError as exc:
             problems.extend(exc.problems)
         except ConfigError as exc:
             problems.append(str(exc))
     if problems:
         raise SuiteError(problems)
-    return suites
+    if case_filter and not any(suite.cases for suite in suites):
+        raise ConfigError(f"--filter {' '.join(case_filter)}: no case matches")
+    return [suite for suite in suites if suite.cases]
