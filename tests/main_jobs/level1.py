@@ -1,8 +1,9 @@
-"""Level 1: start the dev server, transcribe the bundled sample through the CLI."""
+"""Level 1: start the dev server as the README does, transcribe the bundled sample."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import time
@@ -17,15 +18,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def readme_output(project: Path) -> str:
+    """The transcript the README's Run section shows (its first ```text block)."""
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    run_section = readme.split("## Run\n", 1)[1]
+    match = re.search(r"```text\n(.*?)```", run_section, re.DOTALL)
+    assert match, "the README's Run section shows no output"
+    return match.group(1)
+
+
 def check(project: Path, bin_dir: Path, answers: dict) -> None:
     package = answers["package_name"]
     cli = str(bin_dir / package.replace("_", "-"))
     port = free_port()
+    log_file = project / "devserver.log"
+    log_file.unlink(missing_ok=True)
     server = subprocess.Popen(
-        [cli, "devserver", "--port", str(port)],
+        [cli, "devserver", "--port", str(port), "--log-file", "devserver.log"],
         cwd=project,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
@@ -38,16 +50,30 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
-            assert server.poll() is None, server.stdout.read()
+            assert server.poll() is None, server.communicate()
             assert time.monotonic() < deadline, "dev server did not start"
             time.sleep(0.1)
-        result = run([cli, "transcribe", "samples/hello.wav", "--json"], project, env=env)
+        # Exactly what the README says the user sees, and nothing on stderr.
+        result = run([cli, "transcribe", "samples/hello.wav"], project, env=env)
+        assert result.stdout == readme_output(project)
+        assert result.stderr == ""
+        result = run(
+            [cli, "transcribe", "samples/hello.wav", "--json", "--output-dir", "out"],
+            project,
+            env=env,
+        )
         transcription = json.loads(result.stdout)
         assert transcription["text"].strip()
         assert transcription["segments"], transcription
         for segment in transcription["segments"]:
             assert 0 <= segment["start"] < segment["end"]
+        written = json.loads((project / "out" / "hello.wav.json").read_text("utf-8"))
+        assert written == transcription
     finally:
         server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
+        out, err = server.communicate(timeout=10)
+    # The server logged to its file, never into the terminal the demo runs in.
+    assert (out, err) == ("", "")
+    log = log_file.read_text(encoding="utf-8")
+    assert log.startswith(f"dev server on http://127.0.0.1:{port}")
+    assert log.count("POST /v1/audio/transcriptions") + log.count("POST /models/") == 2

@@ -26,6 +26,7 @@ from importlib import resources
 from typing import Any
 
 from ._audio import AudioFormatError, read_wav, speech_segments
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,27 @@ DEFAULT_PORT = 8765
 DEFAULT_ACCEPTED_KEYS = ("dev",)
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # the limit hosted transcription APIs commonly set
 NO_TRANSCRIPT = "[no transcript recorded for this audio]"
+RECORDINGS_FILE = "recorded_transcripts.json"
 
 
 def load_recordings() -> dict[str, dict[str, Any]]:
-    text = (
-        resources.files(__package__).joinpath("recorded_transcripts.json").read_text()
-    )
-    recordings: dict[str, dict[str, Any]] = json.loads(text)
+    """The recorded transcripts by audio sha256; none if the file was deleted."""
+    source = resources.files(__package__).joinpath(RECORDINGS_FILE)
+    try:
+        recordings = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except ValueError as error:
+        raise ConfigError(f"{RECORDINGS_FILE} is not valid JSON: {error}") from None
+    if not isinstance(recordings, dict) or not all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("segments"), list)
+        and all(isinstance(text, str) for text in entry["segments"])
+        for entry in recordings.values()
+    ):
+        raise ConfigError(
+            f'{RECORDINGS_FILE}: expected {{sha256: {{"segments": [sentence, ...]}}}}'
+        )
     return recordings
 
 
