@@ -1,4 +1,4 @@
-"""A vignette: frames darken towards their corners (a file this fork adds to tinyforum)."""
+"""A vignette: frames darken towards their corners (a file this fork adds)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 
 def apply_vignette(frame, strength):
-    """`frame` (N, 3, H, W) in [-1, 1], darkened by up to `strength` (0 to 1) at the corners."""
+    """`frame` (N, 3, H, W) in [-1, 1], corners darkened by `strength` (0 to 1)."""
     if strength <= 0:
         return frame
     height, width = frame.shape[-2:]

@@ -1,4 +1,4 @@
-"""Turn a folder of example releases (plain files) into a git repository with stable ids.
+"""Turn a folder of example releases (plain files) into a git repository, stable ids.
 
 The folder holds one subfolder per release and a `RELEASES` file naming them, oldest
 first. Each release becomes one commit on `main` (the previous release its parent) and a
@@ -25,15 +25,21 @@ SKIPPED = {"__pycache__", ".DS_Store", ".ruff_cache", ".mypy_cache", ".pytest_ca
 def release_names(source: Path) -> list[str]:
     listing = source / "RELEASES"
     try:
-        names = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()]
+        names = [
+            line.strip() for line in listing.read_text(encoding="utf-8").splitlines()
+        ]
     except FileNotFoundError:
-        raise ConfigError(f"{listing}: not found (one release folder name a line)") from None
+        raise ConfigError(
+            f"{listing}: not found (one release folder name a line)"
+        ) from None
     names = [name for name in names if name]
     if not names:
         raise ConfigError(f"{listing}: names no release")
     for name in names:
         if not (source / name).is_dir():
-            raise ConfigError(f"{listing}: release {name!r} has no folder {source / name}")
+            raise ConfigError(
+                f"{listing}: release {name!r} has no folder {source / name}"
+            )
     return names
 
 

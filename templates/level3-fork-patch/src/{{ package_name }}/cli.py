@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from .commandline import PROG, run_command
 from .errors import EXIT_FAILURE, EXIT_OK, ConfigError, Error
 from .gitcmd import Git
 from .lint import lint
-from .project import BUNDLED, Pin, Project, find_project, read_pin, write_pin
+from .project import BUNDLED, Pin, Project, find_project, write_pin
 from .settings import (
     draft_model,
     json_schema,
@@ -108,8 +109,12 @@ def cmd_rebase(args: argparse.Namespace) -> int:
         report = rebasing.proceed(project, "skip")
     else:
         if not args.onto:
-            raise ConfigError("rebase needs --onto REVISION, --continue, --skip or --abort")
-        report = rebasing.start(project, args.onto, Path(args.report) if args.report else None)
+            raise ConfigError(
+                "rebase needs --onto REVISION, --continue, --skip or --abort"
+            )
+        report = rebasing.start(
+            project, args.onto, Path(args.report) if args.report else None
+        )
     for patch in report["patches"]:  # type: ignore[attr-defined]
         print(f"{patch['status']:<20} {patch['name']}")
     for name in report["proposed_for_removal"]:  # type: ignore[attr-defined]
@@ -156,10 +161,14 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     project = _project(args)
     spec_settings = _smoke_settings(project)
     if spec_settings is not None:
-        load_settings(spec_settings, UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log)
+        load_settings(
+            spec_settings, UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log
+        )
     out = Path(args.out) if args.out else project.state_dir / "smoke"
     result = smoke(project, out)
-    print(f"smoke: {len(result.files)} file(s), byte-identical across two runs, in {out}")
+    print(
+        f"smoke: {len(result.files)} file(s), byte-identical across two runs, in {out}"
+    )
     print(f"series fingerprint {result.provenance['series_fingerprint']} recorded")
     return EXIT_OK
 
@@ -184,10 +193,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
     from .worktree import ensure_work_repository, resolve_revision
 
     git = ensure_work_repository(project)
-    try:
+    with contextlib.suppress(ConfigError):  # the old pin is not in the new upstream
         fetch(project, provisional)
-    except ConfigError:
-        pass  # the old pin is not in the new upstream: expected when switching
     commit = resolve_revision(project, args.rev)
     tree = git.text("rev-parse", f"{commit}^{{tree}}")
     license_ = args.license or _detect_license(git, commit)
@@ -205,7 +212,10 @@ def _detect_license(git: Git, commit: str) -> str:
                 ("MIT License", "MIT"),
                 ("Apache License", "Apache-2.0"),
                 ("GNU AFFERO GENERAL PUBLIC LICENSE", "AGPL-3.0"),
-                ("GNU GENERAL PUBLIC LICENSE", "GPL-3.0" if "Version 3" in text else "GPL-2.0"),
+                (
+                    "GNU GENERAL PUBLIC LICENSE",
+                    "GPL-3.0" if "Version 3" in text else "GPL-2.0",
+                ),
                 ("BSD", "BSD-3-Clause"),
             ):
                 if marker in text:
@@ -215,14 +225,18 @@ def _detect_license(git: Git, commit: str) -> str:
 
 
 def cmd_settings_check(args: argparse.Namespace) -> int:
-    settings = load_settings(Path(args.file), UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log)
+    settings = load_settings(
+        Path(args.file), UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log
+    )
     print(f"{args.file}: valid ({len(type(settings).model_fields)} parameters)")
     return EXIT_OK
 
 
 def cmd_settings_migrate(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    data = migrate(read_json_object(path), MIGRATIONS, SCHEMA_VERSION, where=str(path), log=log)
+    data = migrate(
+        read_json_object(path), MIGRATIONS, SCHEMA_VERSION, where=str(path), log=log
+    )
     settings = UpstreamSettings.model_validate(data) if not args.no_validate else None
     result = settings.model_dump(mode="json", exclude_unset=True) if settings else data
     text = json.dumps(result, indent=2) + "\n"
@@ -266,7 +280,7 @@ def cmd_settings_draft(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Keep a fork as a pinned upstream plus an ordered series of patches.",
+        description="Keep a fork as a pinned upstream plus an ordered patch series.",
     )
     parser.add_argument(
         "-C",
@@ -277,59 +291,120 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub = commands.add_parser("fetch", help="fetch the upstream and check the pinned commit and tree")
+    sub = commands.add_parser(
+        "fetch", help="fetch the upstream and check the pinned commit and tree"
+    )
     sub.set_defaults(handler=cmd_fetch)
 
-    sub = commands.add_parser("apply", help="check out the pin, apply the series strictly, copy the overlay")
+    sub = commands.add_parser(
+        "apply", help="check out the pin, apply the series strictly, copy the overlay"
+    )
     sub.set_defaults(handler=cmd_apply)
 
-    sub = commands.add_parser("export", help="write the work tree's commits back into patches/")
-    sub.add_argument("--check", action="store_true", help="write nothing; exit 1 listing each patch that differs")
-    sub.add_argument("--output-dir", metavar="DIR", help="write the exported patches and series into DIR")
+    sub = commands.add_parser(
+        "export", help="write the work tree's commits back into patches/"
+    )
+    sub.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 listing each patch that differs",
+    )
+    sub.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write the exported patches and series into DIR",
+    )
     sub.set_defaults(handler=cmd_export)
 
-    sub = commands.add_parser("rebase", help="move the series onto another upstream commit")
+    sub = commands.add_parser(
+        "rebase", help="move the series onto another upstream commit"
+    )
     group = sub.add_mutually_exclusive_group()
-    group.add_argument("--onto", metavar="REVISION", help="a commit id, tag, upstream branch, or 'latest'")
-    group.add_argument("--continue", dest="continue_", action="store_true", help="go on after resolving a conflict")
-    group.add_argument("--skip", action="store_true", help="drop the conflicting patch and go on")
+    group.add_argument(
+        "--onto",
+        metavar="REVISION",
+        help="a commit id, tag, upstream branch, or 'latest'",
+    )
+    group.add_argument(
+        "--continue",
+        dest="continue_",
+        action="store_true",
+        help="go on after resolving a conflict",
+    )
+    group.add_argument(
+        "--skip", action="store_true", help="drop the conflicting patch and go on"
+    )
     group.add_argument("--abort", action="store_true", help="give the rebase up")
-    sub.add_argument("--report", metavar="FILE", help="where to write the JSON report (default .work/rebase-report.json)")
+    sub.add_argument(
+        "--report",
+        metavar="FILE",
+        help="where to write the JSON report (default .work/rebase-report.json)",
+    )
     sub.set_defaults(handler=cmd_rebase)
 
-    sub = commands.add_parser("status", help="the pin, each patch and its files, the series fingerprint")
+    sub = commands.add_parser(
+        "status", help="the pin, each patch and its files, the series fingerprint"
+    )
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.set_defaults(handler=cmd_status)
 
-    sub = commands.add_parser("lint", help="check series, patch trailers, overlay and .gitattributes")
+    sub = commands.add_parser(
+        "lint", help="check series, patch trailers, overlay and .gitattributes"
+    )
     sub.set_defaults(handler=cmd_lint)
 
-    sub = commands.add_parser("smoke", help="run the patched app's small render twice and check it")
+    sub = commands.add_parser(
+        "smoke", help="run the patched app's small render twice and check it"
+    )
     sub.add_argument("--out", metavar="DIR", help="output folder (default .work/smoke)")
     sub.set_defaults(handler=cmd_smoke)
 
-    sub = commands.add_parser("pin", help="point upstream.toml at another repository and commit")
+    sub = commands.add_parser(
+        "pin", help="point upstream.toml at another repository and commit"
+    )
     sub.add_argument("url", help="a git URL or a local clone")
-    sub.add_argument("--rev", default="latest", help="commit id, tag or branch (default: its default branch)")
-    sub.add_argument("--license", help="the upstream's licence (default: read from its LICENSE file)")
+    sub.add_argument(
+        "--rev",
+        default="latest",
+        help="commit id, tag or branch (default: its default branch)",
+    )
+    sub.add_argument(
+        "--license", help="the upstream's licence (default: read from its LICENSE file)"
+    )
     sub.set_defaults(handler=cmd_pin)
 
     settings = commands.add_parser("settings", help="the upstream's settings schema")
-    settings_commands = settings.add_subparsers(dest="settings_command", required=True, metavar="COMMAND")
-    sub = settings_commands.add_parser("check", help="validate a settings file (migrating it in memory)")
+    settings_commands = settings.add_subparsers(
+        dest="settings_command", required=True, metavar="COMMAND"
+    )
+    sub = settings_commands.add_parser(
+        "check", help="validate a settings file (migrating it in memory)"
+    )
     sub.add_argument("file")
     sub.set_defaults(handler=cmd_settings_check)
-    sub = settings_commands.add_parser("migrate", help="bring a settings file to the current schema version")
+    sub = settings_commands.add_parser(
+        "migrate", help="bring a settings file to the current schema version"
+    )
     sub.add_argument("file")
-    sub.add_argument("--write", action="store_true", help="rewrite the file instead of printing")
+    sub.add_argument(
+        "--write", action="store_true", help="rewrite the file instead of printing"
+    )
     sub.add_argument("--no-validate", action="store_true", help="migrate only")
     sub.set_defaults(handler=cmd_settings_migrate)
-    sub = settings_commands.add_parser("schema", help="print the JSON Schema, or the Markdown table")
-    sub.add_argument("--markdown", action="store_true", help="a table of every parameter")
+    sub = settings_commands.add_parser(
+        "schema", help="print the JSON Schema, or the Markdown table"
+    )
+    sub.add_argument(
+        "--markdown", action="store_true", help="a table of every parameter"
+    )
     sub.add_argument("-o", "--output", type=Path, help="write to a file")
     sub.set_defaults(handler=cmd_settings_schema)
-    sub = settings_commands.add_parser("draft", help="draft a schema from an upstream defaults file")
-    sub.add_argument("defaults", help="a JSON file or a Python file with a dict literal")
+    sub = settings_commands.add_parser(
+        "draft", help="draft a schema from an upstream defaults file"
+    )
+    sub.add_argument(
+        "defaults", help="a JSON file or a Python file with a dict literal"
+    )
     sub.add_argument("--class-name", default="UpstreamSettings")
     sub.add_argument("-o", "--output", type=Path, help="write to a file")
     sub.set_defaults(handler=cmd_settings_draft)

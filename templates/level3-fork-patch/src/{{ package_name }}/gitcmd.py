@@ -4,8 +4,8 @@ Patches must come out byte-identical on any machine and under any configuration,
 git call here reads the system or global config or inherits `GIT_*` variables from the
 environment: the settings that change what git writes are given on the command line, and
 attributes come from one fixed file (no user `xfuncname`, no filters, no end-of-line
-conversion). The work repository's own `.git/info/attributes` holds the same lines, so an
-upstream's `.gitattributes` cannot change them either.
+conversion). The work repository's own `.git/info/attributes` holds the same lines,
+so an upstream's `.gitattributes` cannot change them either.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ class GitError(Error):
 
 
 def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment less every GIT_* variable, plus the isolation settings."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    """The process environment less every GIT_* variable, plus isolation settings."""
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("GIT_")
+    }
     env.update(
         {
             "GIT_CONFIG_NOSYSTEM": "1",
@@ -160,10 +162,12 @@ class Git:
 
 
 def last_line(result: subprocess.CompletedProcess[bytes]) -> str:
-    """The most telling line git printed: its last `error:`/`fatal:` line, else the last."""
+    """The most telling line git printed: its last `error:`/`fatal:` line, or last."""
     lines = [
         line.strip()
-        for line in (result.stderr + result.stdout).decode("utf-8", "replace").splitlines()
+        for line in (result.stderr + result.stdout)
+        .decode("utf-8", "replace")
+        .splitlines()
         if line.strip()
     ]
     for line in reversed(lines):

@@ -44,13 +44,20 @@ def _series_problems(project: Project) -> list[str]:
             problems.append(f"{where}: {name!r}: expected a file name ending in .patch")
             continue
         if NUMBERED.match(name):
-            problems.append(f"{where}: {name}: no numbers in front; series gives the order")
+            problems.append(
+                f"{where}: {name}: no numbers in front; series gives the order"
+            )
         path = project.patches_dir / name
         if not path.is_file():
             problems.append(f"{where}: {name}: no such file in patches/")
             continue
-        problems += [f"patches/{name}: {problem}" for problem in _patch_problems(path.read_bytes())]
-    for path in sorted(project.patches_dir.iterdir()) if project.patches_dir.is_dir() else []:
+        problems += [
+            f"patches/{name}: {problem}"
+            for problem in _patch_problems(path.read_bytes())
+        ]
+    for path in (
+        sorted(project.patches_dir.iterdir()) if project.patches_dir.is_dir() else []
+    ):
         if path.name != SERIES and path.name not in seen:
             problems.append(f"patches/{path.name}: not listed in patches/series")
     return problems
@@ -58,10 +65,15 @@ def _series_problems(project: Project) -> list[str]:
 
 def _patch_problems(data: bytes) -> list[str]:
     if not PATCH_START.match(data):
-        return ["does not start like a `git format-patch --zero-commit` file (run export)"]
+        return [
+            "does not start like a `git format-patch --zero-commit` file (run export)"
+        ]
     header = data[: data.find(b"\n\n") + 1]
     if header.count(b"\r\n") and header.count(b"\r\n") == header.count(b"\n"):
-        return ["its header has CRLF line endings: something converted the file (see .gitattributes)"]
+        return [
+            "its header has CRLF line endings: something converted the file"
+            " (see .gitattributes)"
+        ]
     try:
         info = parse_patch(data)
     except ValueError as error:

@@ -1,4 +1,4 @@
-"""One `git format-patch` file: its header, its message and trailers, the files it touches.
+"""One `git format-patch` file: its header, message and trailers, the files it touches.
 
 Each patch message ends with trailers that say why the patch exists and where it stands
 (Yocto's Upstream-Status vocabulary, DEP-3's Origin, and the day it was last reviewed):
@@ -14,8 +14,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-# The trailer `apply` adds to each commit message so that `export` writes every commit back
-# to the file it came from; it never reaches a patch file.
+# The trailer `apply` adds to each commit message so that `export` writes every commit
+# back to the file it came from; it never reaches a patch file.
 FILENAME_TRAILER = "Patch-Filename"
 
 REQUIRED_TRAILERS = ("Upstream-Status", "Origin", "Last-Update")
@@ -30,11 +30,14 @@ UPSTREAM_STATUS = re.compile(
     r"|Inappropriate \[[^\]\s][^\]]*\])$"
 )
 UPSTREAM_STATUS_HELP = (
-    "Pending | Submitted [url] | Accepted [commit] | Backport [commit] | Denied [reason]"
-    " | Inactive-Upstream | Inappropriate [reason]"
+    "Pending | Submitted [url] | Accepted [commit] | Backport [commit]"
+    " | Denied [reason] | Inactive-Upstream | Inappropriate [reason]"
 )
 ORIGIN = re.compile(r"^(?:upstream|backport|vendor|other)(?:, \S.*)?$")
-ORIGIN_HELP = "upstream | backport | vendor | other, optionally followed by ', <url or commit:id>'"
+ORIGIN_HELP = (
+    "upstream | backport | vendor | other,"
+    " optionally followed by ', <url or commit:id>'"
+)
 PATCH_START = re.compile(rb"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$", re.MULTILINE)
 TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$")
 NUMBERED = re.compile(r"^\d+[-_.]")
@@ -68,9 +71,12 @@ class PatchInfo:
 
 
 def split_mbox(data: bytes) -> list[bytes]:
-    """The patches of a `format-patch --stdout` stream, each from its `From <zeros>` line."""
+    """The patches of a `format-patch --stdout` stream, each from its `From` line."""
     starts = [match.start() for match in PATCH_START.finditer(data)]
-    return [data[start:end] for start, end in zip(starts, [*starts[1:], len(data)])]
+    return [
+        data[start:end]
+        for start, end in zip(starts, [*starts[1:], len(data)], strict=True)
+    ]
 
 
 def _header_and_body(data: bytes) -> tuple[list[str], list[str]]:
@@ -80,7 +86,7 @@ def _header_and_body(data: bytes) -> tuple[list[str], list[str]]:
 
 
 def parse_patch(data: bytes) -> PatchInfo:
-    """Subject, message and touched files of a patch file; ValueError when it is not one."""
+    """Subject, message and touched files of a patch; ValueError if it is not one."""
     if not PATCH_START.match(data):
         raise ValueError("does not start like a `git format-patch --zero-commit` file")
     head, body = _header_and_body(data)
@@ -114,7 +120,7 @@ def parse_patch(data: bytes) -> PatchInfo:
 
 
 def trailer_problems(info: PatchInfo) -> list[str]:
-    """What is wrong with the three required trailers, as messages; empty when all is well."""
+    """What is wrong with the three required trailers; empty when all is well."""
     trailers = info.trailers()
     problems = []
     for key in REQUIRED_TRAILERS:
@@ -127,11 +133,15 @@ def trailer_problems(info: PatchInfo) -> list[str]:
             continue
         value = values[0]
         if key == "Upstream-Status" and not UPSTREAM_STATUS.match(value):
-            problems.append(f"Upstream-Status: {value!r} is malformed: use {UPSTREAM_STATUS_HELP}")
+            problems.append(
+                f"Upstream-Status: {value!r} is malformed: use {UPSTREAM_STATUS_HELP}"
+            )
         elif key == "Origin" and not ORIGIN.match(value):
             problems.append(f"Origin: {value!r} is malformed: use {ORIGIN_HELP}")
         elif key == "Last-Update" and not _is_date(value):
-            problems.append(f"Last-Update: {value!r} is malformed: use a date, YYYY-MM-DD")
+            problems.append(
+                f"Last-Update: {value!r} is malformed: use a date, YYYY-MM-DD"
+            )
     return problems
 
 
@@ -146,7 +156,7 @@ def _is_date(value: str) -> bool:
 
 
 def _message_end(data: bytes) -> int:
-    """Offset just after the message's last line (before the blank line and the diff)."""
+    """Offset just after the message's last line (before the blank line and diff)."""
     header_end = data.find(b"\n\n")
     match = MESSAGE_END.search(data, header_end + 1)
     if header_end < 0 or match is None:
@@ -166,7 +176,9 @@ def add_filename_trailer(data: bytes, name: str) -> bytes:
 def take_filename_trailer(data: bytes) -> tuple[bytes, str | None]:
     """The patch without its `Patch-Filename:` line, and the name it gave (if any)."""
     end = _message_end(data)
-    pattern = re.compile(rb"^" + FILENAME_TRAILER.encode() + rb": *(\S+)\r?\n", re.MULTILINE)
+    pattern = re.compile(
+        rb"^" + FILENAME_TRAILER.encode() + rb": *(\S+)\r?\n", re.MULTILINE
+    )
     matches = list(pattern.finditer(data, 0, end))
     if not matches:
         return data, None
@@ -175,7 +187,7 @@ def take_filename_trailer(data: bytes) -> tuple[bytes, str | None]:
 
 
 def slug_name(subject: str, taken: set[str]) -> str:
-    """A patch file name from a subject: lower-case words joined by '-', no numbers in front."""
+    """A patch file name from a subject: lower-case words joined by '-', no number."""
     slug = re.sub(r"[^a-z0-9]+", "-", subject.lower()).strip("-")[:60].strip("-")
     slug = NUMBERED.sub("", slug) or "patch"
     name, counter = f"{slug}.patch", 2

@@ -1,12 +1,12 @@
-"""rebase --onto: move the series to a new upstream commit, with 3-way merges where needed.
+"""rebase --onto: move the series to a new upstream commit, 3-way merging where needed.
 
 Each patch is tried strictly first (`clean`), then with `git am --3way`, which needs the
 blobs of the old base: both bases are fetched. A patch whose changes upstream already
-has leaves no commit (`empty_now_upstream`: proposed for removal, and the re-export drops
-it from the series). The first conflict stops the rebase with the commands to continue
-or skip; the state waits in `.work/rebase.json`. When every patch is through, the pin in
-upstream.toml moves to the new commit, the series is re-exported and the JSON report
-(one status per patch) is written.
+has leaves no commit (`empty_now_upstream`: proposed for removal, and the re-export
+drops it from the series). The first conflict stops the rebase with the commands to
+continue or skip; the state waits in `.work/rebase.json`. When every patch is through,
+the pin in upstream.toml moves to the new commit, the series is re-exported and the
+JSON report (one status per patch) is written.
 """
 
 from __future__ import annotations
@@ -76,13 +76,18 @@ class RebaseState:
 
 
 def report_data(state: RebaseState, finished: bool) -> dict[str, object]:
-    patches = [{"name": name, "status": state.statuses.get(name, NOT_TRIED)} for name in state.names]
+    patches = [
+        {"name": name, "status": state.statuses.get(name, NOT_TRIED)}
+        for name in state.names
+    ]
     return {
         "previous": state.previous,
         "onto": state.onto,
         "finished": finished,
         "patches": patches,
-        "proposed_for_removal": [n for n in state.names if state.statuses.get(n) == EMPTY],
+        "proposed_for_removal": [
+            n for n in state.names if state.statuses.get(n) == EMPTY
+        ],
     }
 
 
@@ -92,18 +97,23 @@ def _write_report(project: Project, state: RebaseState, finished: bool) -> Path:
     return path
 
 
-def start(project: Project, revision: str, report: Path | None = None) -> dict[str, object]:
-    """Rebase the series onto `revision` (a commit id, tag, upstream branch, or `latest`)."""
+def start(
+    project: Project, revision: str, report: Path | None = None
+) -> dict[str, object]:
+    """Rebase the series onto `revision` (commit id, tag, upstream branch, `latest`)."""
     if (project.state_dir / STATE_FILE).is_file():
-        raise ConfigError("a rebase is already in progress: `rebase --continue`, `--skip` or `--abort`")
+        raise ConfigError(
+            "a rebase is already in progress:"
+            " `rebase --continue`, `--skip` or `--abort`"
+        )
     pin = project.load_pin()
     git = work_git(project)
     if (project.work_tree / ".git").is_dir():
         refuse_if_dirty(project, "rebase")
         if git.rev(BASE_REF) is not None and compare(project, export_patches(project)):
             raise DirtyTreeError(
-                "rebase: the work tree's commits differ from patches/: run `export` to keep"
-                " them, or `apply` to drop them, first"
+                "rebase: the work tree's commits differ from patches/: run `export`"
+                " to keep them, or `apply` to drop them, first"
             )
     fetch(project, revisions=(revision,) if _looks_like_id(revision) else ())
     onto = resolve_revision(project, revision)
@@ -128,7 +138,9 @@ def _looks_like_id(revision: str) -> bool:
     return len(revision) >= 7 and all(c in "0123456789abcdef" for c in revision)
 
 
-def _run(project: Project, state: RebaseState, data: dict[str, bytes]) -> dict[str, object]:
+def _run(
+    project: Project, state: RebaseState, data: dict[str, bytes]
+) -> dict[str, object]:
     git = work_git(project)
     for position, name in enumerate(state.names, start=1):
         if name in state.statuses:
@@ -146,7 +158,9 @@ def _run(project: Project, state: RebaseState, data: dict[str, bytes]) -> dict[s
                 state.statuses[name] = CONFLICT
                 state.save(project)
                 report = _write_report(project, state, finished=False)
-                raise RebaseStopped(_instructions(project, git, name, position, state, lines, report))
+                raise RebaseStopped(
+                    _instructions(project, git, name, position, state, lines, report)
+                )
         state.save(project)
     return _finish(project, state)
 
@@ -164,8 +178,9 @@ def _instructions(
     files = unmerged.split() or [_failed_file(lines)]
     where = project.work_tree
     return (
-        f"patch {position}/{len(state.names)} {name} conflicts with {state.onto[:12]} in"
-        f" {', '.join(files)}. Resolve the conflict markers in {where}, then run"
+        f"patch {position}/{len(state.names)} {name} conflicts with"
+        f" {state.onto[:12]} in {', '.join(files)}."
+        f" Resolve the conflict markers in {where}, then run"
         f" `git -C {where} add {' '.join(files)}` and `{PROG} rebase --continue`;"
         f" or drop this patch with `{PROG} rebase --skip`; or give up with"
         f" `{PROG} rebase --abort`. Report so far: {report}"
@@ -181,10 +196,14 @@ def proceed(project: Project, action: str) -> dict[str, object]:
         result = git.run("am", f"--{action}", check=False)
         if result.returncode != 0:
             unmerged = git.text("diff", "--name-only", "--diff-filter=U")
-            detail = f"unresolved: {', '.join(unmerged.split())}" if unmerged else "git am refused"
+            detail = (
+                f"unresolved: {', '.join(unmerged.split())}"
+                if unmerged
+                else "git am refused"
+            )
             raise RebaseStopped(
-                f"rebase --{action}: {stopped} is not finished ({detail}): resolve, `git add`,"
-                " then try again"
+                f"rebase --{action}: {stopped} is not finished ({detail}):"
+                " resolve, `git add`, then try again"
             )
     state.statuses[stopped] = SKIPPED if action == "skip" else RESOLVED
     state.save(project)
@@ -212,4 +231,3 @@ def _finish(project: Project, state: RebaseState) -> dict[str, object]:
     (project.state_dir / STATE_FILE).unlink()
     _write_report(project, state, finished=True)
     return report_data(state, finished=True)
-

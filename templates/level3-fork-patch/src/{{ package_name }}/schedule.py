@@ -151,7 +151,8 @@ class _Parser:
         kind, value, position = self.token
         found = "the end" if kind == "end" else repr(value)
         return ScheduleError(
-            f"{_quote(self.text)}: expected {expected} at character {position + 1}, found {found}"
+            f"{_quote(self.text)}: expected {expected} at character {position + 1},"
+            f" found {found}"
         )
 
     def take(self, value: str) -> bool:
@@ -167,13 +168,15 @@ class _Parser:
     def schedule(self) -> Schedule:
         keyframes: dict[int, Expr] = {}
         while True:
-            kind, value, position = self.token
+            kind, value, _ = self.token
             if kind != "number" or not value.isdigit():
                 raise self.fail("a frame number")
             self.index += 1
             frame = int(value)
             if frame in keyframes:
-                raise ScheduleError(f"{_quote(self.text)}: frame {frame} is given twice")
+                raise ScheduleError(
+                    f"{_quote(self.text)}: frame {frame} is given twice"
+                )
             self.expect(":")
             self.expect("(")
             keyframes[frame] = self.expr()
@@ -186,7 +189,9 @@ class _Parser:
     def expr(self) -> Expr:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ScheduleError(f"{_quote(self.text)}: nested more than {MAX_DEPTH} deep")
+            raise ScheduleError(
+                f"{_quote(self.text)}: nested more than {MAX_DEPTH} deep"
+            )
         node = self.term()
         while self.token[0] == "op" and self.token[1] in "+-":
             op = self.token[1]
@@ -233,13 +238,16 @@ class _Parser:
                 if not low <= len(args) <= high:
                     raise ScheduleError(
                         f"{_quote(self.text)}: {value}() takes {low}"
-                        f"{'' if low == high else f' to {high}'} argument(s), got {len(args)}"
+                        f"{'' if low == high else f' to {high}'} argument(s),"
+                        f" got {len(args)}"
                     )
                 return Call(value, tuple(args))
             if value in VARIABLES or value in CONSTANTS:
                 return Var(value)
             known = ", ".join([*VARIABLES, *CONSTANTS, *FUNCTIONS])
-            raise ScheduleError(f"{_quote(self.text)}: unknown name {value!r} (known: {known})")
+            raise ScheduleError(
+                f"{_quote(self.text)}: unknown name {value!r} (known: {known})"
+            )
         if self.take("("):
             node = self.expr()
             self.expect(")")
@@ -248,7 +256,7 @@ class _Parser:
 
 
 def parse_schedule(text: str, *, allow_bare: bool = True) -> Schedule:
-    """The schedule a string describes; ScheduleError says where it breaks the grammar."""
+    """The schedule a string describes; ScheduleError says where it breaks grammar."""
     if len(text) > MAX_LENGTH:
         raise ScheduleError(f"schedule of {len(text)} characters: at most {MAX_LENGTH}")
     stripped = text.strip()
@@ -306,7 +314,9 @@ def _wrap(node: Expr, needed: int) -> str:
 
 
 def format_schedule(schedule: Schedule) -> str:
-    return ", ".join(f"{frame}:({format_expr(expr)})" for frame, expr in schedule.keyframes)
+    return ", ".join(
+        f"{frame}:({format_expr(expr)})" for frame, expr in schedule.keyframes
+    )
 
 
 def uses_t(node: Expr) -> bool:
@@ -322,7 +332,7 @@ def uses_t(node: Expr) -> bool:
 
 
 def evaluate(node: Expr, *, t: float, max_f: float) -> float:
-    """The value of an expression at frame `t` of `max_f`; ScheduleError on a math error."""
+    """The value of an expression at frame `t` of `max_f`; ScheduleError on errors."""
     try:
         value = _evaluate(node, {"t": t, "max_f": max_f, **CONSTANTS})
     except (ZeroDivisionError, ValueError, OverflowError) as error:
@@ -340,7 +350,9 @@ def _evaluate(node: Expr, names: dict[str, float]) -> float:
     if isinstance(node, Neg):
         return -_evaluate(node.operand, names)
     if isinstance(node, Call):
-        return float(FUNCTIONS[node.name][2](*(_evaluate(arg, names) for arg in node.args)))
+        return float(
+            FUNCTIONS[node.name][2](*(_evaluate(arg, names) for arg in node.args))
+        )
     left, right = _evaluate(node.left, names), _evaluate(node.right, names)
     if node.op == "+":
         return left + right

@@ -28,7 +28,13 @@ from pydantic import (
 )
 
 from .errors import ConfigError
-from .schedule import Schedule, ScheduleError, format_number, format_schedule, parse_schedule
+from .schedule import (
+    Schedule,
+    ScheduleError,
+    format_number,
+    format_schedule,
+    parse_schedule,
+)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -62,12 +68,12 @@ ScheduleField = Annotated[
         }
     ),
 ]
-"""A keyframe schedule: parsed on load ("0.75" becomes "0:(0.75)"), written back as text."""
+"""A keyframe schedule: parsed on load ("0.75" reads "0:(0.75)"), written as text."""
 
 
 @dataclass(frozen=True)
 class Migration:
-    """From `version - 1` to `version`: renames, value remaps and removals, in that order.
+    """From `version - 1` to `version`: renames, value remaps, removals, in that order.
 
     Each step is idempotent: a key already renamed, a value already remapped and a key
     already removed are left alone.
@@ -85,8 +91,8 @@ class Migration:
             if old in result:
                 if new in result:
                     raise ConfigError(
-                        f"migration to version {self.version}: both {old!r} and its new name"
-                        f" {new!r} are set: keep one"
+                        f"migration to version {self.version}: both {old!r} and its new"
+                        f" name {new!r} are set: keep one"
                     )
                 result[new] = result.pop(old)
         for key, table in self.remaps.items():
@@ -107,7 +113,9 @@ def check_migrations(migrations: Sequence[Migration], current: int) -> None:
     """Migrations must go up one version at a time and end at the current version."""
     versions = [migration.version for migration in migrations]
     if versions != list(range(current - len(migrations) + 1, current + 1)):
-        raise ValueError(f"migrations {versions} do not lead step by step to version {current}")
+        raise ValueError(
+            f"migrations {versions} do not lead step by step to version {current}"
+        )
 
 
 def migrate(
@@ -118,7 +126,7 @@ def migrate(
     where: str = "settings",
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """`data` brought to the current schema version; each applied migration logged once."""
+    """`data` brought to the current schema version; each migration logged once."""
     check_migrations(migrations, current)
     oldest = migrations[0].version - 1 if migrations else current
     version = data.get("schema_version")
@@ -127,15 +135,23 @@ def migrate(
             f"{where}: no schema_version: add the version the file was written for"
             f' ("schema_version": {current} for a new file)'
         )
-    if isinstance(version, bool) or not isinstance(version, int) or not oldest <= version <= current:
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or not oldest <= version <= current
+    ):
         raise ConfigError(
-            f"{where}: schema_version {version!r}: this schema reads {oldest} to {current}"
+            f"{where}: schema_version {version!r}:"
+            f" this schema reads {oldest} to {current}"
         )
     for migration in migrations:
         if migration.version > version:
             data = migration.apply(data)
             if log is not None:
-                log(f"{where}: migrated to schema version {migration.version}: {migration.description}")
+                log(
+                    f"{where}: migrated to schema version {migration.version}:"
+                    f" {migration.description}"
+                )
     return data
 
 
@@ -145,8 +161,8 @@ def _refuse_duplicates(where: str) -> Callable[[list[tuple[str, Any]]], dict[str
         for key, value in pairs:
             if key in result:
                 raise ConfigError(
-                    f"{where}: key {key!r} appears twice in one object (JSON would keep only"
-                    " the last): remove one"
+                    f"{where}: key {key!r} appears twice in one object"
+                    " (JSON would keep only the last): remove one"
                 )
             result[key] = value
         return result
@@ -168,7 +184,9 @@ def read_json_object(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read it as UTF-8 text ({error})") from None
     try:
         data = json.loads(
-            text, object_pairs_hook=_refuse_duplicates(str(path)), parse_constant=_refuse_constant
+            text,
+            object_pairs_hook=_refuse_duplicates(str(path)),
+            parse_constant=_refuse_constant,
         )
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path}: not valid JSON: {error}") from None
@@ -225,13 +243,22 @@ def markdown_table(model: type[BaseModel]) -> str:
     """One row per parameter: name, type, default, range, description."""
     schema = json_schema(model)
     definitions = schema.get("$defs", {})
-    rows = ["| name | type | default | range | description |", "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| name | type | default | range | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, info in schema.get("properties", {}).items():
         spec = _resolve(info, definitions)
-        default = model.model_fields[name].get_default(call_default_factory=True) if name in model.model_fields else None
+        default = (
+            model.model_fields[name].get_default(call_default_factory=True)
+            if name in model.model_fields
+            else None
+        )
         if isinstance(default, BaseModel):
             default = default.model_dump(mode="json")
-        shown_default = json.dumps(format_schedule(default) if isinstance(default, Schedule) else default)
+        shown_default = json.dumps(
+            format_schedule(default) if isinstance(default, Schedule) else default
+        )
         rows.append(
             "| "
             + " | ".join(
@@ -264,7 +291,9 @@ def _type_name(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
     if "examples" in spec and spec.get("type") == "string" and "pattern" in spec:
         return "schedule"
     if "anyOf" in spec:
-        return " or ".join(_type_name(_resolve(s, definitions), definitions) for s in spec["anyOf"])
+        return " or ".join(
+            _type_name(_resolve(s, definitions), definitions) for s in spec["anyOf"]
+        )
     kind = spec.get("type", "any")
     if kind == "object" and isinstance(spec.get("additionalProperties"), dict):
         return f"object of {_type_name(spec['additionalProperties'], definitions)}"
@@ -299,22 +328,26 @@ RESERVED_FIELD_NAMES = set(dir(BaseModel)) | {"schema_version"}
 
 
 def read_defaults(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """The defaults of an upstream (a JSON object or a Python dict literal) and notes on them.
+    """An upstream's defaults (a JSON object or a Python dict literal), and notes.
 
-    Duplicate keys are reported, not refused: they are the upstream's, and the draft keeps
-    the value that the upstream's own loader keeps (the last).
+    Duplicate keys are reported, not refused: they are the upstream's, and the draft
+    keeps the value that the upstream's own loader keeps (the last).
     """
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read it ({error.__class__.__name__})") from None
+        raise ConfigError(
+            f"{path}: cannot read it ({error.__class__.__name__})"
+        ) from None
     notes: list[str] = []
 
     def keep_last(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key, value in pairs:
             if key in result:
-                notes.append(f"key {key!r} appears twice; the draft keeps the last value")
+                notes.append(
+                    f"key {key!r} appears twice; the draft keeps the last value"
+                )
             result[key] = value
         return result
 
@@ -332,25 +365,29 @@ def _python_literal(path: Path, text: str, notes: list[str]) -> object:
         tree = ast.parse(text)
     except SyntaxError:
         raise ConfigError(f"{path}: neither JSON nor a Python dict literal") from None
-    candidates: list[ast.expr] = []
+    candidates: list[ast.Dict] = []
     for node in tree.body:
-        if isinstance(node, ast.Expr | ast.Assign | ast.AnnAssign | ast.Return) and isinstance(
-            node.value, ast.Dict
-        ):
+        if isinstance(
+            node, ast.Expr | ast.Assign | ast.AnnAssign | ast.Return
+        ) and isinstance(node.value, ast.Dict):
             candidates.append(node.value)
     if not candidates:
         raise ConfigError(f"{path}: no dict literal at the top level")
-    node = candidates[0]
+    literal = candidates[0]
     seen: set[str] = set()
-    for key in node.keys:
+    for key in literal.keys:
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             if key.value in seen:
-                notes.append(f"key {key.value!r} appears twice; the draft keeps the last value")
+                notes.append(
+                    f"key {key.value!r} appears twice; the draft keeps the last value"
+                )
             seen.add(key.value)
     try:
-        return ast.literal_eval(node)
+        return ast.literal_eval(literal)
     except ValueError:
-        raise ConfigError(f"{path}: the dict holds more than literals (calls, names)") from None
+        raise ConfigError(
+            f"{path}: the dict holds more than literals (calls, names)"
+        ) from None
 
 
 def _python_type(value: object) -> str:
@@ -398,8 +435,9 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
     lines = [
         f'"""Settings of the upstream, drafted from {source}.',
         "",
-        "Review every field: narrow the types (Literal choices, ranges with ge/le), and say",
-        'in one line what each does. Schedules are typed ScheduleField and parsed on load."""',
+        "Review every field: narrow the types (Literal choices, ranges with ge/le),",
+        "and say in one line what each does. Schedules are typed ScheduleField and",
+        'parsed on load."""',
         "",
         "from __future__ import annotations",
         "",
@@ -407,6 +445,7 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
         "",
         "from pydantic import BaseModel, ConfigDict, Field",
         "",
+        "from .schedule import parse_schedule",
         "from .settings import Migration, ScheduleField",
         "",
         "SCHEMA_VERSION = 1",
@@ -416,7 +455,9 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
         "",
         "",
         f"class {class_name}(BaseModel):",
-        '    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)',
+        "    model_config = ConfigDict(",
+        '        extra="forbid", populate_by_name=True, validate_default=True',
+        "    )",
         "",
         "    schema_version: Literal[1] = 1",
     ]
@@ -424,7 +465,12 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
     for key, value in defaults.items():
         name = _field_name(key, taken)
         kind = _python_type(value)
-        options = [repr(value) if not isinstance(value, dict | list) else f"default_factory=lambda: {value!r}"]
+        if isinstance(value, dict | list):
+            options = [f"default_factory=lambda: {value!r}"]
+        elif kind == "ScheduleField":
+            options = [f"parse_schedule({value!r})"]
+        else:
+            options = [repr(value)]
         if name != key:
             options.append(f"alias={key!r}")
         options.append(f'description="Upstream key {key}."')

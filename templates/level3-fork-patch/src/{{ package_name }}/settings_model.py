@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .schedule import parse_schedule
 from .settings import Migration, ScheduleField
 
 SCHEMA_VERSION = 3
@@ -31,7 +32,7 @@ MIGRATIONS = (
     ),
     Migration(
         version=3,
-        description="strength renamed strength_schedule; klms sampler retired; save_samples removed",
+        description="strength renamed strength_schedule; klms retired; 2 keys removed",
         renames={"strength": "strength_schedule"},
         remaps={"sampler": {"klms": "euler"}},
         removals=("save_samples", "show_progress"),
@@ -44,69 +45,121 @@ class UpstreamSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    schema_version: Literal[3] = Field(3, description="Version of this settings format.")
-    W: int = Field(64, ge=8, le=1024, multiple_of=8, description="Frame width in pixels.")
-    H: int = Field(64, ge=8, le=1024, multiple_of=8, description="Frame height in pixels.")
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of the weights and the noise.")
-    seed_behavior: Literal["iter", "fixed"] = Field(
-        "iter", description="iter: the noise seed grows by one each frame; fixed: it stays."
+    schema_version: Literal[3] = Field(
+        3, description="Version of this settings format."
     )
-    max_frames: int = Field(3, ge=1, le=10_000, description="Number of frames to render.")
-    fps: int = Field(12, ge=1, le=120, description="Frames per second of the animation.")
+    W: int = Field(
+        64, ge=8, le=1024, multiple_of=8, description="Frame width in pixels."
+    )
+    H: int = Field(
+        64, ge=8, le=1024, multiple_of=8, description="Frame height in pixels."
+    )
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1, description="Seed of the weights and the noise."
+    )
+    seed_behavior: Literal["iter", "fixed"] = Field(
+        "iter",
+        description="iter: the noise seed grows by one each frame; fixed: it stays.",
+    )
+    max_frames: int = Field(
+        3, ge=1, le=10_000, description="Number of frames to render."
+    )
+    fps: int = Field(
+        12, ge=1, le=120, description="Frames per second of the animation."
+    )
     animation_mode: Literal["2D", "None"] = Field(
         "2D", description="2D: move the camera by the schedules; None: still frames."
     )
     border: Literal["replicate", "wrap"] = Field(
-        "replicate", description="How pixels moved in from outside the frame are filled."
+        "replicate",
+        description="How pixels moved in from outside the frame are filled.",
     )
-    steps: int = Field(2, ge=1, le=100, description="Denoising steps per rendered frame.")
+    steps: int = Field(
+        2, ge=1, le=100, description="Denoising steps per rendered frame."
+    )
     sampler: Literal["euler", "heun"] = Field(
-        "euler", description="heun averages two network evaluations a step: slower, smoother."
+        "euler",
+        description="heun averages two network evaluations a step: slower, smoother.",
     )
     model_channels: int = Field(
         8, ge=1, le=512, description="Width (feature maps) of the denoiser network."
     )
     model_depth: int = Field(
-        2, ge=0, le=32, description="Residual convolution blocks in the denoiser network."
+        2,
+        ge=0,
+        le=32,
+        description="Residual convolution blocks in the denoiser network.",
     )
     embed_dim: int = Field(
-        8, ge=1, le=1024, description="Size of each prompt token's learned embedding vector."
+        8,
+        ge=1,
+        le=1024,
+        description="Size of each prompt token's learned embedding vector.",
     )
     prompts: dict[str, str] = Field(
-        default_factory=lambda: {"0": "a tiny forest at dawn", "2": "a tiny forest at dusk"},
+        default_factory=lambda: {
+            "0": "a tiny forest at dawn",
+            "2": "a tiny forest at dusk",
+        },
         description="Prompt per keyframe: frame number (as text) to prompt.",
     )
     negative_prompt: str = Field(
         "", description="What guidance steers away from (the unconditional prompt)."
     )
     cfg_scale_schedule: ScheduleField = Field(
-        "0:(3.0)",
-        description="Classifier-free guidance scale: how hard the prompt steers each step.",
+        parse_schedule("0:(3.0)"),
+        description="Classifier-free guidance scale: how hard the prompt steers.",
     )
-    angle: ScheduleField = Field("0:(0)", description="Camera rotation per frame, in degrees.")
-    zoom: ScheduleField = Field("0:(1.04)", description="Zoom factor per frame (1 = none).")
-    translation_x: ScheduleField = Field("0:(0)", description="Sideways shift per frame, pixels.")
-    translation_y: ScheduleField = Field("0:(0)", description="Upward shift per frame, pixels.")
+    angle: ScheduleField = Field(
+        parse_schedule("0:(0)"), description="Camera rotation per frame, in degrees."
+    )
+    zoom: ScheduleField = Field(
+        parse_schedule("0:(1.04)"), description="Zoom factor per frame (1 = none)."
+    )
+    translation_x: ScheduleField = Field(
+        parse_schedule("0:(0)"), description="Sideways shift per frame, pixels."
+    )
+    translation_y: ScheduleField = Field(
+        parse_schedule("0:(0)"), description="Upward shift per frame, pixels."
+    )
     noise_schedule: ScheduleField = Field(
-        "0:(0.02)", description="Amount of fresh Gaussian noise added before denoising."
+        parse_schedule("0:(0.02)"),
+        description="Amount of fresh Gaussian noise added before denoising.",
     )
     strength_schedule: ScheduleField = Field(
-        "0:(0.65)", description="How much of the previous frame survives (0 to 1)."
+        parse_schedule("0:(0.65)"),
+        description="How much of the previous frame survives (0 to 1).",
     )
     contrast_schedule: ScheduleField = Field(
-        "0:(1.0)", description="Contrast multiplier applied to each frame."
+        parse_schedule("0:(1.0)"),
+        description="Contrast multiplier applied to each frame.",
     )
     diffusion_cadence: int = Field(
-        1, ge=1, le=16, description="Denoise every n-th frame; frames between are only warped."
+        1,
+        ge=1,
+        le=16,
+        description="Denoise every n-th frame; frames between are only warped.",
     )
     color_coherence: Literal["None", "Match Frame 0"] = Field(
-        "None", description="Match Frame 0: keep every frame's colours close to the first's."
+        "None",
+        description="Match Frame 0: keep every frame's colours close to the first's.",
     )
     use_init: bool = Field(False, description="Start from init_image instead of noise.")
-    init_image: str = Field("", description="Path of the starting image when use_init is on.")
-    batch_name: str = Field("tinyforum", min_length=1, description="Name of the output batch.")
-    output_format: Literal["ppm"] = Field("ppm", description="Image format of the frames.")
-    save_settings: bool = Field(True, description="Write the settings used next to the frames.")
+    init_image: str = Field(
+        "", description="Path of the starting image when use_init is on."
+    )
+    batch_name: str = Field(
+        "tinyforum", min_length=1, description="Name of the output batch."
+    )
+    output_format: Literal["ppm"] = Field(
+        "ppm", description="Image format of the frames."
+    )
+    save_settings: bool = Field(
+        True, description="Write the settings used next to the frames."
+    )
     vignette_strength: float = Field(
-        0.0, ge=0.0, le=1.0, description="Darkening towards the corners (added by this fork)."
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Darkening towards the corners (added by this fork).",
     )

@@ -1,11 +1,12 @@
 """smoke: run the patched application's small render twice and check what it wrote.
 
 upstream.toml's [smoke] table gives the command; in it `{python}` is this environment's
-interpreter, `{project}` the project root, `{work_tree}` the patched upstream and `{out}`
-the folder the run must write into. The run gets FORK_PROVENANCE, a JSON object with the
-series fingerprint and the upstream commit, to record in its output metadata (the
-example's provenance patch does that). The check: both runs succeed, write byte-identical
-files, the metadata file holds only finite numbers, and it records the provenance.
+interpreter, `{project}` the project root, `{work_tree}` the patched upstream and
+`{out}` the folder the run must write into. The run gets FORK_PROVENANCE, a JSON
+object with the series fingerprint and the upstream commit, to record in its output
+metadata (the example's provenance patch does that). The check: both runs succeed,
+write byte-identical files, the metadata file holds only finite numbers, and it
+records the provenance.
 """
 
 from __future__ import annotations
@@ -57,14 +58,22 @@ def check_applied(project: Project) -> None:
     pin = project.load_pin()
     git = work_git(project)
     if not (project.work_tree / ".git").is_dir() or git.rev(BASE_REF) != pin.commit:
-        raise ConfigError("the series is not applied to the pinned commit: run `fetch` and `apply`")
+        raise ConfigError(
+            "the series is not applied to the pinned commit: run `fetch` and `apply`"
+        )
     if dirty_paths(project):
-        raise ConfigError("the work tree has uncommitted changes: commit and export, or re-apply")
+        raise ConfigError(
+            "the work tree has uncommitted changes: commit and export, or re-apply"
+        )
     if compare(project, export_patches(project)):
-        raise ConfigError("the work tree's commits differ from patches/: `export` or `apply` first")
+        raise ConfigError(
+            "the work tree's commits differ from patches/: `export` or `apply` first"
+        )
 
 
-def run_once(project: Project, command: tuple[str, ...], out: Path, env: dict[str, str]) -> None:
+def run_once(
+    project: Project, command: tuple[str, ...], out: Path, env: dict[str, str]
+) -> None:
     values = {
         "{python}": sys.executable,
         "{project}": str(project.root),
@@ -98,7 +107,9 @@ def run_once(project: Project, command: tuple[str, ...], out: Path, env: dict[st
 
 def _digests(folder: Path) -> dict[str, str]:
     return {
-        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        path.relative_to(folder).as_posix(): hashlib.sha256(
+            path.read_bytes()
+        ).hexdigest()
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
@@ -135,11 +146,15 @@ def smoke(project: Project, out: Path, runs: int = 2) -> SmokeResult:
         raise SmokeError(f"the patched app wrote nothing into {folders[0]}")
     for folder in folders[1:]:
         other = _digests(folder)
-        differing = sorted(name for name in set(first) | set(other) if first.get(name) != other.get(name))
+        differing = sorted(
+            name
+            for name in set(first) | set(other)
+            if first.get(name) != other.get(name)
+        )
         if differing:
             raise SmokeError(
-                f"two runs with the same seed differ in {', '.join(differing[:5])}: the render"
-                " is not deterministic"
+                f"two runs with the same seed differ in {', '.join(differing[:5])}:"
+                " the render is not deterministic"
             )
     metadata_path = folders[0] / spec.metadata
     try:
@@ -152,11 +167,13 @@ def smoke(project: Project, out: Path, runs: int = 2) -> SmokeResult:
         raise SmokeError(f"{spec.metadata} is not valid JSON: {error}") from None
     recorded = metadata.get("provenance") if isinstance(metadata, dict) else None
     if not isinstance(recorded, dict) or any(
-        recorded.get(key) != record[key] for key in ("series_fingerprint", "upstream_commit")
+        recorded.get(key) != record[key]
+        for key in ("series_fingerprint", "upstream_commit")
     ):
         raise SmokeError(
-            f"{spec.metadata} does not record the series fingerprint and upstream commit"
-            f" under 'provenance' (the app must copy ${PROVENANCE_VARIABLE} there)"
+            f"{spec.metadata} does not record the series fingerprint and upstream"
+            f" commit under 'provenance'"
+            f" (the app must copy ${PROVENANCE_VARIABLE} there)"
         )
     write_json_atomic(
         out / "smoke.json",

@@ -43,7 +43,7 @@ BRANCH = "patched"
 OVERLAY_RECORD = "fork-overlay.json"
 EXCLUDE_MARK = "# overlay files copied by the fork tooling (rewritten by apply)"
 
-# Flags that make format-patch output independent of git's defaults and the user's config.
+# Flags that make format-patch output independent of git's defaults and user config.
 FORMAT_PATCH_FLAGS = (
     "--stdout",
     "--zero-commit",
@@ -109,22 +109,32 @@ def ensure_work_repository(project: Project) -> Git:
     return git
 
 
-def fetch(project: Project, pin: Pin | None = None, revisions: tuple[str, ...] = ()) -> str:
-    """Bring the upstream's commits into the work repository and check the pin (or `pin`)."""
+def fetch(
+    project: Project, pin: Pin | None = None, revisions: tuple[str, ...] = ()
+) -> str:
+    """Fetch the upstream into the work repository; check the pin (or `pin`)."""
     pin = pin or project.load_pin()
     if pin.url.startswith("bundled:"):
-        build_bundled_repository(project.bundled_source(pin), project.bundled_repository(pin))
+        build_bundled_repository(
+            project.bundled_source(pin), project.bundled_repository(pin)
+        )
     url = project.upstream_url(pin)
     git = ensure_work_repository(project)
     refspecs = ["+refs/heads/*:refs/remotes/upstream/*", "+refs/tags/*:refs/tags/*"]
-    result = git.run("fetch", "--quiet", "--no-write-fetch-head", url, *refspecs, check=False)
+    result = git.run(
+        "fetch", "--quiet", "--no-write-fetch-head", url, *refspecs, check=False
+    )
     if result.returncode != 0:
         lines = [line for line in output_lines(result) if line.strip()]
-        raise GitError(f"cannot fetch {pin.url}: {lines[-1] if lines else 'git fetch failed'}")
+        raise GitError(
+            f"cannot fetch {pin.url}: {lines[-1] if lines else 'git fetch failed'}"
+        )
     for wanted in (pin.commit, *revisions):
         if not git.ok("cat-file", "-e", f"{wanted}^{{commit}}"):
             # Not on a branch or tag: ask for the commit itself (servers that allow it).
-            git.run("fetch", "--quiet", "--no-write-fetch-head", url, wanted, check=False)
+            git.run(
+                "fetch", "--quiet", "--no-write-fetch-head", url, wanted, check=False
+            )
     check_pin(git, pin)
     return pin.commit
 
@@ -135,8 +145,9 @@ def check_pin(git: Git, pin: Pin) -> None:
     tree = git.text("rev-parse", f"{pin.commit}^{{tree}}")
     if tree != pin.tree:
         raise ConfigError(
-            f"upstream.toml: commit {pin.commit} has tree {tree}, not the pinned {pin.tree}:"
-            " the upstream's history was rewritten, or the pin is wrong"
+            f"upstream.toml: commit {pin.commit} has tree {tree},"
+            f" not the pinned {pin.tree}: the upstream's history was rewritten,"
+            " or the pin is wrong"
         )
 
 
@@ -181,7 +192,9 @@ def refuse_if_dirty(project: Project, action: str) -> None:
         )
     dirty = dirty_paths(project)
     if dirty:
-        shown = ", ".join(line[3:] for line in dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+        shown = ", ".join(line[3:] for line in dirty[:5]) + (
+            " ..." if len(dirty) > 5 else ""
+        )
         raise DirtyTreeError(
             f"{action}: {project.work_tree} has uncommitted changes ({shown}):"
             " commit them (then `export`) or discard them first; nothing was done"
@@ -206,7 +219,11 @@ def overlay_files(project: Project) -> list[str]:
     files = []
     for path in sorted(project.overlay_dir.rglob("*")):
         relative = path.relative_to(project.overlay_dir).as_posix()
-        if path.is_file() and relative != ALLOW_REPLACE and "__pycache__" not in path.parts:
+        if (
+            path.is_file()
+            and relative != ALLOW_REPLACE
+            and "__pycache__" not in path.parts
+        ):
             files.append(relative)
     return files
 
@@ -216,7 +233,11 @@ def allowed_replacements(project: Project) -> set[str]:
     if not path.is_file():
         return set()
     lines = path.read_text(encoding="utf-8").splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")}
+    return {
+        line.strip()
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    }
 
 
 def copy_overlay(project: Project, git: Git) -> list[str]:
@@ -227,8 +248,9 @@ def copy_overlay(project: Project, git: Git) -> list[str]:
     for path in files:
         if path in tracked and path not in allowed:
             raise ConfigError(
-                f"overlay/{path} would replace the upstream file {path}: patch it instead,"
-                f" or list it in overlay/{ALLOW_REPLACE} to replace it whole"
+                f"overlay/{path} would replace the upstream file {path}:"
+                f" patch it instead, or list it in overlay/{ALLOW_REPLACE}"
+                " to replace it whole"
             )
     record: dict[str, str] = {}
     new_files = []
@@ -293,7 +315,9 @@ def apply(project: Project) -> ApplyResult:
     if not (project.work_tree / ".git").is_dir() or not git.ok(
         "cat-file", "-e", f"{pin.commit}^{{commit}}"
     ):
-        raise ConfigError(f"the pinned commit {pin.commit[:12]} is not fetched: run `fetch` first")
+        raise ConfigError(
+            f"the pinned commit {pin.commit[:12]} is not fetched: run `fetch` first"
+        )
     check_pin(git, pin)
     refuse_if_dirty(project, "apply")
     attributes_file(git.git_dir)
@@ -311,7 +335,8 @@ def apply(project: Project) -> ApplyResult:
             git.run("am", "--abort", check=False)
             raise PatchError(
                 f"patch {position}/{len(patches)} {name} does not apply to"
-                f" {pin.commit[:12]}: {_failed_file(lines)}; the patches before it are applied"
+                f" {pin.commit[:12]}: {_failed_file(lines)};"
+                " the patches before it are applied"
             )
         result.applied.append(name)
     result.overlay = copy_overlay(project, git)
@@ -329,13 +354,18 @@ def export_patches(project: Project) -> Exported:
     git = work_git(project)
     base = git.rev(BASE_REF) if (project.work_tree / ".git").is_dir() else None
     if base is None:
-        raise ConfigError("the work tree has no applied series: run `fetch` and `apply` first")
+        raise ConfigError(
+            "the work tree has no applied series: run `fetch` and `apply` first"
+        )
     if am_in_progress(git):
-        raise DirtyTreeError("export: a `git am` is in progress: finish or abort it first")
+        raise DirtyTreeError(
+            "export: a `git am` is in progress: finish or abort it first"
+        )
     merges = git.text("rev-list", "--merges", f"{base}..HEAD")
     if merges:
         raise ConfigError(
-            f"export: commit {merges.split()[0][:12]} is a merge: keep the series linear"
+            f"export: commit {merges.split()[0][:12]} is a merge:"
+            " keep the series linear"
         )
     stream = git.run("format-patch", *FORMAT_PATCH_FLAGS, f"{base}..HEAD").stdout
     names: list[str] = []
@@ -376,8 +406,10 @@ def compare(project: Project, exported: Exported) -> list[Difference]:
     return differences
 
 
-def write_export(project: Project, exported: Exported, folder: Path | None = None) -> None:
-    """Write the exported patches and series into `folder` (default patches/), binary-exact."""
+def write_export(
+    project: Project, exported: Exported, folder: Path | None = None
+) -> None:
+    """Write the exported patches and series into `folder` (default patches/)."""
     target = folder or project.patches_dir
     for name in exported.names:
         write_bytes_atomic(target / name, exported.files[name])
@@ -392,16 +424,19 @@ def write_export(project: Project, exported: Exported, folder: Path | None = Non
 
 
 def refuse_unsaved_patch_edits(project: Project) -> None:
-    """Refuse to overwrite patches/ while the project's own git has uncommitted edits there."""
+    """Refuse to overwrite patches/ while the project's git has uncommitted edits."""
     git = Git(project.root)
     if not git.ok("rev-parse", "--is-inside-work-tree"):
         return
-    status = git.text("status", "--porcelain=v1", "--untracked-files=all", "--", "patches")
+    status = git.text(
+        "status", "--porcelain=v1", "--untracked-files=all", "--", "patches"
+    )
     if status:
         first = status.splitlines()[0][3:]
         raise DirtyTreeError(
-            f"export: patches/ has uncommitted edits ({first}): commit or discard them first,"
-            " or use `export --check --output-dir DIR` to write elsewhere"
+            f"export: patches/ has uncommitted edits ({first}):"
+            " commit or discard them first, or use `export --check --output-dir DIR`"
+            " to write elsewhere"
         )
 
 
@@ -462,7 +497,11 @@ def resolve_revision(project: Project, revision: str) -> str:
     """A commit id for `revision`: an id, a tag, a branch of upstream, or `latest`."""
     git = work_git(project)
     candidates = (
-        ["refs/remotes/upstream/HEAD", "refs/remotes/upstream/main", "refs/remotes/upstream/master"]
+        [
+            "refs/remotes/upstream/HEAD",
+            "refs/remotes/upstream/main",
+            "refs/remotes/upstream/master",
+        ]
         if revision == "latest"
         else [revision, f"refs/tags/{revision}", f"refs/remotes/upstream/{revision}"]
     )
@@ -471,4 +510,3 @@ def resolve_revision(project: Project, revision: str) -> str:
         if commit:
             return commit
     raise ConfigError(f"{revision!r} names no commit of the fetched upstream")
-

@@ -14,7 +14,9 @@ VOCABULARY = 256
 def tokenize(prompt):
     """Word-level tokens by hashing: no vocabulary file, no download."""
     words = prompt.lower().split() or [""]
-    return torch.tensor([zlib.crc32(word.encode("utf-8")) % VOCABULARY for word in words])
+    return torch.tensor(
+        [zlib.crc32(word.encode("utf-8")) % VOCABULARY for word in words]
+    )
 
 
 class TinyDenoiser(nn.Module):
@@ -39,5 +41,7 @@ class TinyDenoiser(nn.Module):
 def build_model(settings):
     """Random-initialised from the seed, so every run builds the same weights."""
     torch.manual_seed(settings["seed"])
-    model = TinyDenoiser(settings["model_channels"], settings["model_depth"], settings["embed_dim"])
+    model = TinyDenoiser(
+        settings["model_channels"], settings["model_depth"], settings["embed_dim"]
+    )
     return model.eval()

@@ -41,7 +41,12 @@ def main(argv=None):
                 "std": float(frame.std()),
             }
         )
-    metadata = {"app": "tinyforum", "version": __version__, "settings": settings, "frames": stats}
+    metadata = {
+        "app": "tinyforum",
+        "version": __version__,
+        "settings": settings,
+        "frames": stats,
+    }
     if settings["save_settings"]:
         text = json.dumps(settings, indent=2, sort_keys=True)
         (args.out / "settings.json").write_text(text + "\n", encoding="utf-8")

@@ -57,14 +57,17 @@ def denoise(model, image, cond, uncond, cfg_scale, sampler):
 
 def match_colors(frame, reference):
     """Give `frame` the per-channel mean and spread of `reference`."""
-    mean, std = frame.mean(dim=(2, 3), keepdim=True), frame.std(dim=(2, 3), keepdim=True)
+    mean, std = (
+        frame.mean(dim=(2, 3), keepdim=True),
+        frame.std(dim=(2, 3), keepdim=True),
+    )
     target_mean = reference.mean(dim=(2, 3), keepdim=True)
     target_std = reference.std(dim=(2, 3), keepdim=True)
     return (frame - mean) / (std + 1e-6) * target_std + target_mean
 
 
 def render(settings):
-    """Yield (index, frame) for every frame; a frame is (3, H, W) with values in [-1, 1]."""
+    """Yield (index, frame) for each frame: (3, H, W), values in [-1, 1]."""
     frames = settings["max_frames"]
     values = {name: schedule_values(settings[name], frames) for name in SCHEDULES}
     model = build_model(settings)
@@ -91,7 +94,9 @@ def render(settings):
                 cond = tokenize(prompt_for(settings["prompts"], index))
                 cfg_scale = values["cfg_scale_schedule"][index]
                 for _ in range(settings["steps"]):
-                    noisy = denoise(model, noisy, cond, uncond, cfg_scale, settings["sampler"])
+                    noisy = denoise(
+                        model, noisy, cond, uncond, cfg_scale, settings["sampler"]
+                    )
                 strength = values["strength_schedule"][index]
                 frame = strength * frame + (1.0 - strength) * noisy
             if settings["color_coherence"] == "Match Frame 0" and first is not None:

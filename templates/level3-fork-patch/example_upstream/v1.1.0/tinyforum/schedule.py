@@ -22,7 +22,7 @@ def parse_schedule(text):
 
 
 def schedule_values(text, frames):
-    """One value per frame, linear between keyframes, held before the first and after the last."""
+    """One value per frame: linear between keyframes, held outside them."""
     keyframes = parse_schedule(text)
     values = []
     for frame in range(frames):
