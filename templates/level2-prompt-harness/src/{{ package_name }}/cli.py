@@ -214,6 +214,7 @@ def _eval(args: argparse.Namespace) -> int:
         "repeat": options.repeat,
         "concurrency": options.concurrency,
         "suites": [display_path(suite.path) for suite in suites],
+        "descriptions": {suite.name: suite.description for suite in suites},
         "filter": args.filter or [],
         "cache_hits": runner.cache_hits,
         "baseline": display_path(baseline_path) if baseline_path else None,

@@ -205,12 +205,14 @@ table.matrix { border-collapse: collapse; margin: .5rem 0 1rem; table-layout: fi
 .case .desc { display: block; font-weight: 400; color: #57606a; }
 td.passed { background: #f0fff4; } td.failed { background: #fff5f5; }
 td.errored { background: #fffbe6; }
+table.overview { border-collapse: collapse; margin: .6rem 0; }
+.overview th, .overview td { border: 1px solid #d0d7de; padding: .2rem .6rem; }
+.overview td.passed, .overview td.failed, .overview td.errored { text-align: right; }
 .badge { font-weight: 700; font-size: 12px; border-radius: 4px; padding: 0 .35rem; }
 .passed .badge { color: #116329; } .failed .badge { color: #a40e26; }
 .errored .badge { color: #7d4e00; }
-.changed { font-size: 12px; font-weight: 600; margin-left: .4rem; }
+.changed { font-size: 12px; font-weight: 600; margin-left: .4rem; color: #7d4e00; }
 .regressed { color: #a40e26; } .improved { color: #116329; }
-.changed.changed { color: #7d4e00; }
 pre { background: #fff; border: 1px solid #eaeef2; padding: .4rem; margin: .3rem 0;
   white-space: pre-wrap; word-break: break-word; max-height: 14rem; overflow: auto;
   font-size: 12.5px; }
@@ -224,9 +226,14 @@ tr.hidden { display: none; }
 """
 
 HTML_SCRIPT = """
-document.getElementById('only-failures').addEventListener('change', function (e) {
+var onlyFailures = document.getElementById('only-failures');
+onlyFailures.addEventListener('change', function (e) {
   document.body.classList.toggle('only-failures', e.target.checked);
 });
+if (location.hash === '#failures') {  // a link that opens on the failures alone
+  onlyFailures.checked = true;
+  document.body.classList.add('only-failures');
+}
 document.getElementById('search').addEventListener('input', function (e) {
   var text = e.target.value.toLowerCase();
   document.querySelectorAll('tr[data-case]').forEach(function (row) {
@@ -371,12 +378,27 @@ def render_html(
     suites: dict[str, list[Cell]] = {}
     for cell in cells:
         suites.setdefault(cell.suite, []).append(cell)
+    overview = ["<table class=overview><thead><tr><th>suite</th>"]
+    overview.extend(f"<th>{outcome}</th>" for outcome in OUTCOMES)
+    overview.append("</tr></thead><tbody>")
+    for suite, members in suites.items():
+        counts = Counter(cell.outcome for cell in members)
+        overview.append(
+            f"<tr><td><a href='#suite-{_e(suite)}'>{_e(suite)}</a></td>"
+            + "".join(f"<td class={o}>{counts[o]}</td>" for o in OUTCOMES)
+            + "</tr>"
+        )
+    overview.append("</tbody></table>")
+    body.append("".join(overview))
+    descriptions = meta.get("descriptions") or {}
     for suite, members in suites.items():
         columns = list(dict.fromkeys((cell.prompt, cell.provider) for cell in members))
         rows: dict[str, dict[tuple[str, str], Cell]] = {}
         for cell in members:
             rows.setdefault(cell.case, {})[(cell.prompt, cell.provider)] = cell
-        body.append(f"<h2>{_e(suite)}</h2>")
+        body.append(f"<h2 id='suite-{_e(suite)}'>{_e(suite)}</h2>")
+        if descriptions.get(suite):
+            body.append(f"<p class=meta>{_e(descriptions[suite])}</p>")
         head = ["<th class=case>case</th>"]
         for prompt, provider in columns:
             column = [
