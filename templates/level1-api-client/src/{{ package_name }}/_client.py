@@ -23,6 +23,7 @@ from ._config import (
     DEFAULT_MODELS,
     DEFAULT_TIMEOUT,
     RETRY_COUNT_HEADER,
+    check_header_value,
     resolve_settings,
 )
 from ._errors import (
@@ -102,6 +103,8 @@ class _BaseClient:
     ) -> dict[str, Any]:
         """Keyword arguments for httpx's build_request, the same for every attempt."""
         model = model or self.model
+        if idempotency_key is not None:
+            check_header_value("idempotency_key", idempotency_key)
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Accept": "application/json",

@@ -242,7 +242,8 @@ def _item_record(item: BatchItem) -> dict[str, Any]:
 def _print_item(item: BatchItem, as_json: bool, with_header: bool, hint: str) -> None:
     if item.error is not None:
         more = hint if isinstance(item.error, APIConnectionError) else ""
-        print(f"{PROG}: error: {item.file}: {item.error}{more}", file=sys.stderr)
+        message = str(item.error) or type(item.error).__name__
+        print(f"{PROG}: error: {item.file}: {message}{more}", file=sys.stderr)
         if as_json:
             print(json.dumps(_item_record(item), ensure_ascii=False))
         return

@@ -236,6 +236,10 @@ class DevServer(ThreadingHTTPServer):
         # By the sha256 of the audio; the bundled recorded_transcripts.json by default.
         self.recordings = load_recordings() if recordings is None else recordings
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # To the server's log, not to stderr as socketserver does: its own stream.
+        log.exception("error while answering %s", client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[0], self.server_address[1]
