@@ -420,8 +420,10 @@ def _field_name(key: str, taken: set[str]) -> str:
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in key) or "field"
     if name[0].isdigit():
         name = "f_" + name
-    if keyword.iskeyword(name) or name in RESERVED_FIELD_NAMES or name.startswith("_"):
-        name = f"{name.strip('_')}_"
+    if keyword.iskeyword(name):
+        name += "_"
+    elif name in RESERVED_FIELD_NAMES or name.startswith(("_", "model_")):
+        name = "upstream_" + name.strip("_")
     while name in taken:
         name += "_"
     taken.add(name)
