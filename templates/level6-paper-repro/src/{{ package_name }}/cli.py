@@ -1,0 +1,353 @@
+"""The command line: each step of the pipeline a command; `reproduce` runs them all.
+
+reproduce = grid -> aggregate -> tables -> figures -> check-results -> paper
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import aggregate, data, expected, paper, tables
+from .commandline import PROG, positive_int, run_command
+from .errors import EXIT_FAILURE, EXIT_OK, ConfigError
+from .grid import DEFAULT_GRID, EXECUTORS, RUNS_ROOT, load_grid, parse_list, parse_seeds
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _listed(
+    parse: Callable[[str], list[str]] | Callable[[str], list[int]],
+) -> Callable[[str], object]:
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    grid = load_grid(args.grid)
+    runs = grid.runs(
+        args.runs, methods=args.method, configs=args.config, seeds=args.seeds
+    )
+    executor = args.executor or str(grid.executor.get("name", "pool"))
+    # One process by default: for runs of a second, starting workers costs more.
+    jobs = args.jobs or int(grid.executor.get("jobs", 1))
+    from . import sweep  # torch: imported by the commands that train only
+
+    started = time.perf_counter()
+    outcomes = sweep.run_grid(
+        runs,
+        resume=args.resume,
+        executor=executor,
+        jobs=jobs,
+        slurm=dict(grid.executor.get("slurm") or {}),
+        manifest=args.manifest,
+    )
+    counts = {
+        status: sum(o.status == status for o in outcomes)
+        for status in ("ok", "failed", "skipped")
+    }
+    say(
+        f"grid {grid.name}: {len(outcomes)} runs: {counts['ok']} ok, "
+        f"{counts['failed']} failed, {counts['skipped']} kept from before "
+        f"({time.perf_counter() - started:.1f} s, {executor}"
+        + (f", {jobs} jobs)" if executor == "pool" else ")")
+    )
+    return EXIT_FAILURE if counts["failed"] else EXIT_OK
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    grid = load_grid(args.grid)
+    rows = aggregate.summarize_grid(
+        grid, args.runs, ci=args.ci, seed=args.bootstrap_seed
+    )
+    path = aggregate.write_summary(rows, args.summary)
+    incomplete = sorted(
+        {
+            f"{r.method}/{r.config} {r.n_ok}/{r.n_total}"
+            for r in rows
+            if r.n_ok < r.n_total
+        }
+    )
+    say(f"wrote {path} ({len(rows)} rows)")
+    if incomplete:
+        say("incomplete cells (good runs/planned): " + ", ".join(incomplete))
+    say(
+        aggregate.write_compute_report(
+            aggregate.compute_report(grid, args.runs)
+        ).splitlines()[0]
+    )
+    return EXIT_OK
+
+
+def cmd_compute_report(args: argparse.Namespace) -> int:
+    grid = load_grid(args.grid)
+    print(
+        aggregate.write_compute_report(aggregate.compute_report(grid, args.runs)),
+        end="",
+    )
+    return EXIT_OK
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    for path in tables.write_tables(args.summary):
+        say(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from . import figures  # matplotlib: imported by the command that draws only
+
+    if args.list:
+        print("\n".join(figures.describe()))
+        return EXIT_OK
+    unknown = sorted(set(args.only or []) - set(figures.FIGURES))
+    if unknown:
+        raise ConfigError(
+            f"figure {unknown[0]}: expected one of {', '.join(figures.FIGURES)}"
+        )
+    grid = load_grid(args.grid)
+    for path in figures.write_figures(grid, args.summary, args.runs, only=args.only):
+        say(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_check_results(args: argparse.Namespace) -> int:
+    wanted = expected.load_expected(args.expected)
+    lines = expected.compare(aggregate.read_summary(args.summary), wanted)
+    print(expected.difference_table(lines))
+    bad = [line for line in lines if not line.ok]
+    if bad:
+        say(
+            f"check-results: {len(bad)} of {len(lines)} cells differ "
+            f"from {args.expected}"
+        )
+        return EXIT_FAILURE
+    say(f"check-results: all {len(lines)} cells match {args.expected}")
+    return EXIT_OK
+
+
+def cmd_update_expected(args: argparse.Namespace) -> int:
+    rows = aggregate.read_summary(args.summary)
+    say(f"wrote {expected.update_expected(rows, args.expected)} from {args.summary}")
+    return EXIT_OK
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    say(paper.build(strict=args.strict))
+    return EXIT_OK
+
+
+def cmd_check_paper(args: argparse.Namespace) -> int:
+    paper.check_macros()
+    count = paper.check_checklist()
+    problems = paper.check_citation()
+    if problems:
+        raise paper.PaperError(f"{paper.CITATION}: " + "; ".join(problems))
+    say(
+        f"paper macros defined, {count} checklist answers given, {paper.CITATION} valid"
+    )
+    return EXIT_OK
+
+
+def cmd_verify_data(args: argparse.Namespace) -> int:
+    grid = load_grid(args.grid)
+    for name in sorted({run.config.data.name for run in grid.runs(args.runs)}):
+        data.load(name, args.manifest)
+        say(f"{name}: sha256 matches {args.manifest}")
+    return EXIT_OK
+
+
+def cmd_fetch_full(args: argparse.Namespace) -> int:
+    say(data.fetch_full(manifest=args.manifest))
+    return EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    failed = []
+    steps: list[tuple[str, Callable[[argparse.Namespace], int]]] = [
+        ("grid", cmd_grid),
+        ("aggregate", cmd_aggregate),
+        ("tables", cmd_tables),
+        ("figures", cmd_figures),
+        ("check-results", cmd_check_results),
+        ("paper", cmd_paper),
+    ]
+    for name, step in steps:
+        say(f"== {name}")
+        if step(args) != EXIT_OK:
+            failed.append(name)
+    elapsed = time.perf_counter() - started
+    if failed:
+        say(f"reproduce: done in {elapsed:.1f} s; failed: {', '.join(failed)}")
+        return EXIT_FAILURE
+    say(f"reproduce: done in {elapsed:.1f} s")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Experiments x seeds -> summary -> tables, figures -> checked "
+        "results -> paper.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    paths = argparse.ArgumentParser(add_help=False)
+    paths.add_argument(
+        "--grid",
+        type=Path,
+        default=DEFAULT_GRID,
+        help="grid file (default: %(default)s)",
+    )
+    paths.add_argument(
+        "--runs",
+        type=Path,
+        default=RUNS_ROOT,
+        help="run folders root (default: %(default)s)",
+    )
+    paths.add_argument(
+        "--manifest", type=Path, default=data.MANIFEST, help="dataset checksums"
+    )
+    paths.add_argument(
+        "--summary", type=Path, default=aggregate.SUMMARY, help="summary CSV"
+    )
+    paths.add_argument(
+        "--expected", type=Path, default=expected.EXPECTED, help="expected results"
+    )
+
+    running = argparse.ArgumentParser(add_help=False)
+    running.add_argument(
+        "--jobs", type=positive_int, help="parallel runs (pool executor)"
+    )
+    running.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        help="pool (this machine), slurm or submitit-local (default: the grid file's)",
+    )
+    selecting = argparse.ArgumentParser(add_help=False)
+    selecting.add_argument(
+        "--method", type=_listed(parse_list), help="only these methods (a,b)"
+    )
+    selecting.add_argument(
+        "--config", type=_listed(parse_list), help="only these configs (a,b)"
+    )
+    selecting.add_argument(
+        "--seeds", type=_listed(parse_seeds), help="only these seeds (0,1 or 0-4)"
+    )
+    stats = argparse.ArgumentParser(add_help=False)
+    stats.add_argument(
+        "--ci",
+        choices=("t", "bootstrap"),
+        default="t",
+        help="confidence interval: Student t, or a seeded bootstrap (n >= 10)",
+    )
+    stats.add_argument(
+        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap"
+    )
+    drawing = argparse.ArgumentParser(add_help=False)
+    drawing.add_argument(
+        "--only", type=_listed(parse_list), help="only these figures (a,b)"
+    )
+    drawing.add_argument(
+        "--list", action="store_true", help="list each figure and its script"
+    )
+    building = argparse.ArgumentParser(add_help=False)
+    building.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail, instead of skipping, when no TeX engine is installed",
+    )
+
+    def add(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        text: str,
+        *parents: argparse.ArgumentParser,
+    ) -> None:
+        sub = commands.add_parser(
+            name, help=text, description=text, parents=[paths, *parents]
+        )
+        sub.set_defaults(handler=handler)
+
+    add(
+        "reproduce",
+        cmd_reproduce,
+        "everything, in order: grid (missing, failed or changed "
+        "runs only), aggregate, tables, figures, check-results, paper",
+        running,
+        stats,
+        building,
+    )
+    # reproduce brings everything up to date: like `make`, it reruns only what changed.
+    commands.choices["reproduce"].set_defaults(
+        resume=True, method=None, config=None, seeds=None, only=None, list=False
+    )
+    add(
+        "grid",
+        cmd_grid,
+        "run the grid's runs (each its own folder)",
+        running,
+        selecting,
+    )
+    commands.choices["grid"].add_argument(
+        "--resume",
+        action="store_true",
+        help="run only missing, failed or changed runs; finished ones are kept",
+    )
+    add(
+        "aggregate",
+        cmd_aggregate,
+        "summarize the runs into results/summary.csv and the compute report",
+        stats,
+    )
+    add("compute-report", cmd_compute_report, "print the compute the grid's runs used")
+    add(
+        "tables",
+        cmd_tables,
+        "write the Markdown and LaTeX tables, the number macros and README's table",
+    )
+    add("figures", cmd_figures, "draw the paper's figures (PNG and PDF)", drawing)
+    add(
+        "check-results",
+        cmd_check_results,
+        "compare the summary with results/expected.json",
+    )
+    add(
+        "update-expected",
+        cmd_update_expected,
+        "record the summary as results/expected.json",
+    )
+    add("paper", cmd_paper, "build paper/ms.pdf with latexmk or tectonic", building)
+    add(
+        "check-paper",
+        cmd_check_paper,
+        "paper macros, checklist answers and CITATION.cff",
+    )
+    add(
+        "verify-data",
+        cmd_verify_data,
+        "check each dataset against data/MANIFEST.sha256",
+    )
+    add(
+        "fetch-full",
+        cmd_fetch_full,
+        "download the full-size data set (never part of reproduce)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return run_command(lambda: handler(args))

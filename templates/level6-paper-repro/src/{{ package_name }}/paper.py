@@ -1,0 +1,235 @@
+"""The paper and what travels with it: PDF build, generated-macro check, checklist,
+CITATION.cff.
+
+The build uses latexmk (with pdflatex) or tectonic, whichever is on PATH; with neither
+it says SKIP and succeeds, unless strict. Before building, every \\Res... macro the
+paper uses must be defined by paper/generated/numbers.tex: a number in the prose that
+nothing generates is an error, not a "??" in the PDF.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import EXIT_FAILURE, ConfigError, Error
+from .tables import NUMBERS_TEX, defined_macros, used_generated_macros
+
+PAPER_DIR = Path("paper")
+MAIN_TEX = PAPER_DIR / "ms.tex"
+CHECKLIST = PAPER_DIR / "checklist.md"
+CITATION = Path("CITATION.cff")
+PYPROJECT = Path("pyproject.toml")
+ANSWERS = ("Yes", "No", "NA")
+
+
+class PaperError(Error):
+    """The paper does not build, or uses numbers nothing generates."""
+
+    exit_code = EXIT_FAILURE
+
+
+def tex_sources(main: Path = MAIN_TEX) -> list[Path]:
+    """ms.tex and the hand-written .tex files it inputs (generated/ ones excluded)."""
+    found = [main]
+    text = main.read_text(encoding="utf-8")
+    for name in re.findall(r"\\(?:input|include)\{([^}]+)\}", text):
+        path = main.parent / (name if name.endswith(".tex") else f"{name}.tex")
+        if "generated" not in path.parts and path.is_file() and path not in found:
+            found.append(path)
+    return found
+
+
+def undefined_macros(main: Path = MAIN_TEX, numbers: Path = NUMBERS_TEX) -> list[str]:
+    if not main.is_file():
+        raise ConfigError(f"{main}: missing")
+    try:
+        defined = defined_macros(numbers.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{numbers}: missing; `tables` writes it") from None
+    used: set[str] = set()
+    for source in tex_sources(main):
+        used |= used_generated_macros(source.read_text(encoding="utf-8"))
+    return sorted(used - defined)
+
+
+def check_macros(main: Path = MAIN_TEX, numbers: Path = NUMBERS_TEX) -> None:
+    missing = undefined_macros(main, numbers)
+    if missing:
+        listed = ", ".join(f"\\{name}" for name in missing)
+        raise PaperError(f"{main} uses {listed}, which {numbers} does not define")
+
+
+def tex_engine() -> list[str] | None:
+    if shutil.which("latexmk"):
+        return [
+            "latexmk",
+            "-pdf",
+            "-interaction=nonstopmode",
+            "-halt-on-error",
+            MAIN_TEX.name,
+        ]
+    if shutil.which("tectonic"):
+        return ["tectonic", "--keep-logs", MAIN_TEX.name]
+    return None
+
+
+def build(*, strict: bool = False) -> str:
+    """Build paper/ms.pdf; a line saying what happened (or raise)."""
+    check_macros()
+    command = tex_engine()
+    if command is None:
+        if strict:
+            raise PaperError("no TeX engine found (install latexmk or tectonic)")
+        return (
+            "SKIP paper: no TeX engine found (install latexmk or tectonic to build it)"
+        )
+    try:
+        result = subprocess.run(
+            command,
+            cwd=PAPER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise PaperError(
+            f"{command[0]} took over 10 minutes; see {PAPER_DIR}/ms.log"
+        ) from None
+    if result.returncode != 0:
+        raise PaperError(
+            f"{command[0]} failed (exit {result.returncode}); see {PAPER_DIR}/ms.log"
+        )
+    return f"built {PAPER_DIR / 'ms.pdf'} with {command[0]}"
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    title: str
+    answer: str
+    justification: str
+
+
+def read_checklist(path: Path = CHECKLIST) -> list[ChecklistItem]:
+    """`## <question>` sections, each with an answer [Yes|No|NA] and a justification."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: missing") from None
+    items = []
+    for section in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+        title = section.splitlines()[0].strip()
+        answer = re.search(r"^\*\*Answer:\*\*\s*\[([^\]]*)\]", section, re.MULTILINE)
+        justification = re.search(r"^\*\*Justification:\*\*(.*)", section, re.MULTILINE)
+        items.append(
+            ChecklistItem(
+                title,
+                answer.group(1).strip() if answer else "",
+                justification.group(1).strip() if justification else "",
+            )
+        )
+    return items
+
+
+def unanswered(items: list[ChecklistItem]) -> list[str]:
+    """Questions without a Yes/No/NA answer, or without a justification."""
+    problems = []
+    for item in items:
+        if item.answer not in ANSWERS:
+            problems.append(
+                f"{item.title}: answer [{item.answer}] (expected Yes, No or NA)"
+            )
+        elif not item.justification:
+            problems.append(f"{item.title}: no justification")
+    return problems
+
+
+def check_checklist(path: Path = CHECKLIST) -> int:
+    items = read_checklist(path)
+    if not items:
+        raise ConfigError(f"{path}: no '## ' questions found")
+    problems = unanswered(items)
+    if problems:
+        raise PaperError(f"{path}: {len(problems)} unanswered: " + "; ".join(problems))
+    return len(items)
+
+
+CFF_REQUIRED = ("cff-version", "message", "title", "authors")
+
+
+def project_version(path: Path = PYPROJECT) -> str:
+    """[project] version of pyproject.toml (by pattern: Python 3.10 has no tomllib)."""
+    text = path.read_text(encoding="utf-8")
+    project = re.search(
+        r"^\[project\]\s*$(.*?)(?=^\[)", text + "\n[", re.MULTILINE | re.DOTALL
+    )
+    match = re.search(
+        r'^version\s*=\s*"([^"]+)"', project.group(1) if project else "", re.MULTILINE
+    )
+    if match is None:
+        raise ConfigError(f"{path}: no version in [project]")
+    return match.group(1)
+
+
+def check_citation(path: Path = CITATION, pyproject: Path = PYPROJECT) -> list[str]:
+    """What is wrong with CITATION.cff: CFF 1.2.0's required fields, the version."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: missing") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"{path}: not valid YAML ({str(error).splitlines()[0]})"
+        ) from None
+    if not isinstance(data, dict):
+        return ["the file is not a mapping"]
+    problems = [f"{key}: required" for key in CFF_REQUIRED if not data.get(key)]
+    if data.get("cff-version") not in (None, "1.2.0"):
+        problems.append(f"cff-version: {data['cff-version']!r}, expected '1.2.0'")
+    for where, authors in (
+        ("authors", data.get("authors")),
+        (
+            "preferred-citation.authors",
+            (data.get("preferred-citation") or {}).get("authors"),
+        ),
+    ):
+        if authors is None and where != "authors":
+            continue
+        if not isinstance(authors, list) or not authors:
+            problems.append(f"{where}: expected a list of persons or entities")
+            continue
+        for number, author in enumerate(authors, 1):
+            if not isinstance(author, dict) or not (
+                author.get("family-names")
+                or author.get("given-names")
+                or author.get("name")
+            ):
+                problems.append(
+                    f"{where}[{number}]: needs family-names/given-names or name"
+                )
+    released = data.get("date-released")
+    if released is not None and not isinstance(released, datetime.date):
+        try:
+            datetime.date.fromisoformat(str(released))
+        except ValueError:
+            problems.append(f"date-released: {released!r}, expected YYYY-MM-DD")
+    version = project_version(pyproject)
+    if str(data.get("version")) != version:
+        problems.append(
+            f"version: {data.get('version')!r}, but {pyproject} says {version!r}"
+        )
+    preferred = data.get("preferred-citation")
+    if preferred is not None and (
+        not isinstance(preferred, dict)
+        or not preferred.get("type")
+        or not preferred.get("title")
+    ):
+        problems.append("preferred-citation: needs at least type, title and authors")
+    return problems
