@@ -166,7 +166,7 @@ def _logger(file: TextIO) -> Callable[[str], None]:
 def plan(runs: Sequence[Run], *, resume: bool) -> tuple[list[Run], list[Run]]:
     """(to run, finished): refuses to touch existing runs unless resuming."""
     finished = [run for run in runs if is_finished(run)]
-    todo = [run for run in runs if run not in finished]
+    pending = [run for run in runs if run not in finished]
     existing = [run for run in runs if run.run_dir.exists()]
     if existing and not resume:
         grid_dir = existing[0].run_dir.parents[2]
@@ -176,7 +176,7 @@ def plan(runs: Sequence[Run], *, resume: bool) -> tuple[list[Run], list[Run]]:
             "pass --resume to run only the missing, failed or changed ones "
             "(finished runs are kept)"
         )
-    return todo, finished
+    return pending, finished
 
 
 def archive(run: Run) -> Path | None:
@@ -215,23 +215,23 @@ def run_grid(
     # Checked once, before anything runs: every run's dataset against the manifest.
     for name in sorted({run.config.data.name for run in runs}):
         data.load(name, manifest)
-    todo, finished = plan(runs, resume=resume)
+    pending, finished = plan(runs, resume=resume)
     outcomes = [
         Outcome(run.label, "skipped", 0.0, None, run.run_dir) for run in finished
     ]
     if finished:
         show(f"{len(finished)} runs finished before with the same config: kept")
-    for run in todo:
+    for run in pending:
         moved = archive(run)
         if moved is not None:
             show(f"{run.label}: previous attempt moved to {moved}")
     context = {**provenance(), "manifest": str(manifest), "executor": executor}
-    if not todo:
+    if not pending:
         return outcomes
     if executor == "pool":
-        outcomes += _run_pool(todo, context, jobs, show)
+        outcomes += _run_pool(pending, context, jobs, show)
     else:
-        outcomes += _run_submitit(todo, context, executor, slurm or {}, show)
+        outcomes += _run_submitit(pending, context, executor, slurm or {}, show)
     return outcomes
 
 
@@ -245,19 +245,19 @@ def _report(outcome: Outcome, bar: ProgressBar, show: Callable[[str], None]) -> 
 
 
 def _run_pool(
-    todo: list[Run], context: dict[str, Any], jobs: int, show: Callable[[str], None]
+    pending: list[Run], context: dict[str, Any], jobs: int, show: Callable[[str], None]
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    with ProgressBar(len(todo), "runs") as bar:
+    with ProgressBar(len(pending), "runs") as bar:
         if jobs == 1:
-            for run in todo:
+            for run in pending:
                 outcomes.append(execute_run(run, context))
                 _report(outcomes[-1], bar, show)
             return outcomes
         # spawn, not fork: a forked copy of a process that already ran torch can hang.
         spawn = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
-            futures = {pool.submit(execute_run, run, context): run for run in todo}
+            futures = {pool.submit(execute_run, run, context): run for run in pending}
             for future in concurrent.futures.as_completed(futures):
                 outcomes.append(_result(future, futures[future]))
                 _report(outcomes[-1], bar, show)
@@ -280,7 +280,7 @@ def _worker_died(run: Run, error: str) -> Outcome:
 
 
 def _run_submitit(
-    todo: list[Run],
+    pending: list[Run],
     context: dict[str, Any],
     executor: str,
     slurm: dict[str, Any],
@@ -292,7 +292,7 @@ def _run_submitit(
         raise ConfigError(
             f"executor {executor} needs submitit: pip install -e '.[slurm]'"
         ) from None
-    folder = todo[0].run_dir.parents[2] / ".submitit"
+    folder = pending[0].run_dir.parents[2] / ".submitit"
     engine: Any
     if executor == "slurm":
         engine = submitit.AutoExecutor(folder=folder, cluster="slurm")
@@ -300,11 +300,11 @@ def _run_submitit(
     else:
         engine = submitit.LocalExecutor(folder=folder)
         engine.update_parameters(timeout_min=int(slurm.get("timeout_min", 60)))
-    work = [engine.submit(execute_run, run, context) for run in todo]
+    work = [engine.submit(execute_run, run, context) for run in pending]
     show(f"submitted {len(work)} runs to {executor} (logs in {folder})")
     outcomes = []
-    with ProgressBar(len(todo), "runs") as bar:
-        for job, run in zip(work, todo, strict=True):
+    with ProgressBar(len(pending), "runs") as bar:
+        for job, run in zip(work, pending, strict=True):
             try:
                 outcome = job.result()
             except Exception as exc:  # submitit raises when the job itself died
