@@ -35,25 +35,24 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     # README, "A local model": an OpenAI-compatible server on OLLAMA_BASE_URL, no key, no
     # prices. The stand-in echoes prompts, so the extraction checks fail (exit 1), but
     # nothing errors: the cost limit is skipped with its reason, the judge answers.
-    server = subprocess.Popen(
+    with subprocess.Popen(
         [str(bin_dir / "python"), "-m", f"{package}.fake_server"],
         cwd=project,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()
-        assert base_url.startswith("http://127.0.0.1:"), base_url
-        local = run(
-            [cli, "eval", "--live", "--provider", "ollama", "--judge", "ollama", "--no-progress"],
-            project,
-            env={"OLLAMA_BASE_URL": base_url, "OPENAI_API_KEY": ""},
-            check=False,
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    ) as server:
+        try:
+            assert server.stdout is not None
+            base_url = server.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:"), base_url
+            local = run(
+                [cli, "eval", "--live", "--provider", "ollama", "--judge", "ollama", "--no-progress"],
+                project,
+                env={"OLLAMA_BASE_URL": base_url, "OPENAI_API_KEY": ""},
+                check=False,
+            )
+        finally:
+            server.terminate()
     assert local.returncode == 1, local.stdout + local.stderr
     assert ", 0 errored" in local.stdout, local.stdout
     assert "x cost: skipped: provider 'ollama' sets no price_per_million_tokens" in local.stdout

@@ -4,10 +4,10 @@ them to `<output>/` as the latest, so `compare` can name any two runs."""
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import datetime
 from pathlib import Path
 
+from .atomic import write_bytes_atomic
 from .config import display_path
 from .errors import ConfigError
 
@@ -52,11 +52,8 @@ def publish_latest(run_dir: Path, output_dir: Path, files: list[Path]) -> list[P
     """Copy this run's reports to the output folder, where CI and people look first."""
     copied = []
     for path in files:
-        target = output_dir / path.name
-        temporary = target.with_name(f".{target.name}.copy.tmp")
-        shutil.copyfile(path, temporary)
-        temporary.replace(target)
-        copied.append(target)
+        write_bytes_atomic(output_dir / path.name, path.read_bytes())
+        copied.append(output_dir / path.name)
     return copied
 
 

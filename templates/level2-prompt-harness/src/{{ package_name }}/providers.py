@@ -589,6 +589,40 @@ class Recordings:
         recording.used.add(key)
         recording.changed = True
 
+    @staticmethod
+    def embedding_key(profile: ProviderProfile, texts: list[str]) -> str:
+        model = profile.embedding_model or profile.model
+        return request_fingerprint(
+            {"provider": profile.name, "embed": model, "input": texts}
+        )
+
+    def get_embeddings(
+        self, profile: ProviderProfile, texts: list[str]
+    ) -> list[list[float]] | None:
+        recording = self._file(profile.name)
+        key = self.embedding_key(profile, texts)
+        entry = recording.entries.get(key)
+        if not entry:
+            return None
+        recording.used.add(key)
+        return [[float(v) for v in vector] for vector in entry["embeddings"]]
+
+    def put_embeddings(
+        self,
+        profile: ProviderProfile,
+        texts: list[str],
+        vectors: list[list[float]],
+        suite: str = "",
+    ) -> None:
+        recording = self._file(profile.name)
+        key = self.embedding_key(profile, texts)
+        entry: dict[str, Any] = {"input": texts, "embeddings": vectors}
+        if suite:
+            entry["suite"] = suite
+        recording.entries[key] = entry
+        recording.used.add(key)
+        recording.changed = True
+
     def prune(self, suites: set[str] | None) -> int:
         """Drop recordings this run did not use: those of the named suites (and
         those that name no suite), or of every suite when `suites` is None."""
@@ -620,10 +654,20 @@ class Recordings:
         return written
 
 
-class ReplayProvider(_NoEmbeddings):
+class ReplayProvider:
     def __init__(self, profile: ProviderProfile, recordings: Recordings) -> None:
         self.profile = profile
         self.recordings = recordings
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.recordings.get_embeddings(self.profile, texts)
+        if vectors is None:
+            raise ProviderError(
+                "no recorded embeddings for these texts in"
+                f" {self.recordings.path(self.profile.name).name};"
+                " run with --record against the live endpoint"
+            )
+        return vectors
 
     async def complete(self, request: ChatRequest) -> Completion:
         completion = self.recordings.get(self.profile, request)

@@ -172,7 +172,14 @@ class Runner:
             suite: Suite, case: Case, prompt_name: str, provider_name: str, repeat: int
         ) -> CaseResult:
             result = await self._run_case(
-                suite, case, prompt_name, provider_name, repeat, complete, providers
+                suite,
+                case,
+                prompt_name,
+                provider_name,
+                repeat,
+                complete,
+                providers,
+                semaphore,
             )
             if on_result:
                 on_result(result)
@@ -207,6 +214,7 @@ class Runner:
         repeat: int,
         complete: CompleteCall,
         providers: dict[str, Provider],
+        semaphore: asyncio.Semaphore,
     ) -> CaseResult:
         profile = self.config.providers[provider_name]
         prompt = next(p for p in suite.prompts if p.name == prompt_name)
@@ -252,7 +260,14 @@ class Runner:
             return (await ask(name, replace(judge_request, params=params)))[0]
 
         async def embed(name: str, texts: list[str]) -> list[list[float]]:
-            return await providers[name].embed(texts)
+            provider = providers[name]
+            async with semaphore:
+                vectors = await provider.embed(texts)
+            if self.options.mode == "record" and provider.profile.calls_network:
+                self.recordings.put_embeddings(
+                    provider.profile, texts, vectors, suite.name
+                )
+            return vectors
 
         context = GradeContext(
             completion=completion,
