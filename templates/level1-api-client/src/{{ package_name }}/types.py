@@ -35,8 +35,9 @@ class Transcription(BaseModel):
 
 
 class _Wire(BaseModel):
-    # Fields the client does not use are ignored; those it uses must fit.
-    model_config = ConfigDict(extra="ignore")
+    # Fields the client does not use are ignored; those it uses must fit, and times
+    # must be finite numbers (JSON parsers accept NaN and Infinity).
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class OpenAISegment(_Wire):
