@@ -82,8 +82,8 @@ def run_once(
     }
     args = []
     for part in command:
-        for placeholder, value in values.items():
-            part = part.replace(placeholder, value)
+        for field, value in values.items():
+            part = part.replace(field, value)
         args.append(part)
     try:
         result = subprocess.run(
