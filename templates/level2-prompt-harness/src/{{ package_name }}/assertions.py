@@ -29,7 +29,7 @@ from typing import Any, TypeGuard
 import jsonschema
 
 from .config import ProviderProfile
-from .errors import ConfigError
+from .errors import ConfigError, Error
 from .providers import ChatRequest, Completion, ToolCall, load_function
 
 COMMON_FIELDS = frozenset({"type", "weight", "description"})
@@ -45,7 +45,7 @@ JUDGE_SYSTEM = (
 )
 
 
-class CheckError(Exception):
+class CheckError(Error):
     """The check could not be made: the case is errored, never passed."""
 
 

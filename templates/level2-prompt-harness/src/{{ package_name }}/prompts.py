@@ -31,7 +31,9 @@ ROLES = ("system", "user", "assistant")
 PLAIN_SUFFIXES = (".txt", ".md", ".j2")
 
 
-class MissingVariableError(Exception):  # caught by the suite loader
+class MissingVariableError(ConfigError):
+    """A template uses a variable the case does not define."""
+
     """Rendering used a variable the case does not define."""
 
 

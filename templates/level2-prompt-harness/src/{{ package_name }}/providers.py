@@ -623,17 +623,16 @@ class Recordings:
         recording.used.add(key)
         recording.changed = True
 
-    def prune(self, suites: set[str] | None) -> int:
-        """Drop recordings this run did not use: those of the named suites (and
-        those that name no suite), or of every suite when `suites` is None."""
+    def prune(self, suites: set[str]) -> int:
+        """Drop the recordings of these suites that this run did not use. Entries
+        that name no suite (recorded by an older version) are kept: no run can tell
+        whether some other suite still needs them."""
         dropped = 0
         for recording in self._files.values():
             for key in list(recording.entries):
                 entry = recording.entries[key]
                 owner = entry.get("suite", "") if isinstance(entry, dict) else ""
-                if key in recording.used:
-                    continue
-                if suites is None or not owner or owner in suites:
+                if key not in recording.used and owner in suites:
                     del recording.entries[key]
                     recording.changed = True
                     dropped += 1
