@@ -42,12 +42,15 @@ async def transcribe_many(
     *,
     concurrency: int = 4,
     on_progress: ProgressCallback | None = None,
+    language: str | None = None,
+    prompt: str | None = None,
 ) -> list[BatchItem]:
     """Transcribe `files` with at most `concurrency` requests in flight, in input order.
 
     Every input gets an item: a file that fails (unreadable, refused, retries
     exhausted, a malformed answer) becomes an item with an error and the others go on.
-    Only cancellation (Ctrl-C) stops the batch.
+    Only cancellation (Ctrl-C) stops the batch. `language` and `prompt` go with
+    every call.
     """
     if concurrency < 1:
         raise ConfigurationError(f"concurrency must be 1 or more, not {concurrency}")
@@ -61,7 +64,10 @@ async def transcribe_many(
         name = describe(file)
         async with slots:
             try:
-                item = BatchItem(name, transcription=await client.transcribe(file))
+                transcription = await client.transcribe(
+                    file, language=language, prompt=prompt
+                )
+                item = BatchItem(name, transcription=transcription)
             except Error as error:
                 item = BatchItem(name, error=error)
             except Exception as error:  # a bug: logged with its traceback, kept

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +25,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
     RETRY_COUNT_HEADER,
     check_header_value,
+    checked_headers,
     resolve_settings,
 )
 from ._errors import (
@@ -72,6 +74,7 @@ class _BaseClient:
         timeout: Timeout,
         max_retries: int,
         retry_policy: RetryPolicy | None,
+        default_headers: Mapping[str, str] | None,
     ) -> None:
         settings = resolve_settings(api_key, base_url, provider)
         if max_retries < 0:
@@ -85,6 +88,7 @@ class _BaseClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_policy = retry_policy or RetryPolicy()
+        self.default_headers = checked_headers(default_headers)
 
     def __repr__(self) -> str:  # never the key
         return (
@@ -100,6 +104,9 @@ class _BaseClient:
         model: str | None,
         timeout: Timeout | NotGiven,
         idempotency_key: str | None,
+        language: str | None,
+        prompt: str | None,
+        extra_headers: Mapping[str, str] | None,
     ) -> dict[str, Any]:
         """Keyword arguments for httpx's build_request, the same for every attempt."""
         model = model or self.model
@@ -110,6 +117,8 @@ class _BaseClient:
             "Accept": "application/json",
             # The same key on every retry lets the server recognise a repeated request.
             "Idempotency-Key": idempotency_key or f"stt-{uuid.uuid4()}",
+            **self.default_headers,
+            **checked_headers(extra_headers),
         }
         options: dict[str, Any] = {
             "method": "POST",
@@ -117,6 +126,11 @@ class _BaseClient:
             "timeout": self.timeout if isinstance(timeout, NotGiven) else timeout,
         }
         if self.provider == "huggingface":
+            if language is not None or prompt is not None:
+                raise ConfigurationError(
+                    "language and prompt go with the openai wire format only: the "
+                    "huggingface format sends the audio bytes alone"
+                )
             options["url"] = f"{self.base_url}/models/{model}"
             options["content"] = audio.content
             headers["Content-Type"] = audio.content_type
@@ -130,6 +144,10 @@ class _BaseClient:
                 "response_format": "verbose_json",
                 "timestamp_granularities[]": "segment",
             }
+            if language is not None:
+                options["data"]["language"] = language  # ISO-639-1, e.g. "en"
+            if prompt is not None:
+                options["data"]["prompt"] = prompt  # words and spelling to expect
         return options
 
     def _attempt_options(self, options: dict[str, Any], attempt: int) -> dict[str, Any]:
@@ -297,6 +315,7 @@ class Client(_BaseClient):
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
+        default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
@@ -307,6 +326,7 @@ class Client(_BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            default_headers=default_headers,
         )
         self._owns_http_client = http_client is None
         self._http = http_client or httpx.Client()
@@ -319,14 +339,24 @@ class Client(_BaseClient):
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Transcription:
         """Transcribe one audio input: a path, bytes, a binary file object, or a
-        `(filename, content[, content_type])` tuple."""
+        `(filename, content[, content_type])` tuple.
+
+        `language` (ISO-639-1) and `prompt` (words to expect) go to the openai wire
+        format; `extra_headers` are sent with this call only.
+        """
         options = self._request_options(
             read_audio(file),
             model=model,
             timeout=timeout,
             idempotency_key=idempotency_key,
+            language=language,
+            prompt=prompt,
+            extra_headers=extra_headers,
         )
         retries = self._retries(max_retries)
         attempt = 0
@@ -381,6 +411,7 @@ class AsyncClient(_BaseClient):
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
+        default_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
@@ -391,6 +422,7 @@ class AsyncClient(_BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            default_headers=default_headers,
         )
         self._owns_http_client = http_client is None
         self._http = http_client or httpx.AsyncClient()
@@ -403,12 +435,25 @@ class AsyncClient(_BaseClient):
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Transcription:
         """Transcribe one audio input: a path, bytes, a binary file object, or a
-        `(filename, content[, content_type])` tuple."""
+        `(filename, content[, content_type])` tuple.
+
+        `language` (ISO-639-1) and `prompt` (words to expect) go to the openai wire
+        format; `extra_headers` are sent with this call only.
+        """
         audio = await asyncio.to_thread(read_audio, file)
         options = self._request_options(
-            audio, model=model, timeout=timeout, idempotency_key=idempotency_key
+            audio,
+            model=model,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            language=language,
+            prompt=prompt,
+            extra_headers=extra_headers,
         )
         retries = self._retries(max_retries)
         attempt = 0

@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="model name (default: the provider's usual one)"
     )
     transcribe.add_argument(
+        "--language",
+        metavar="CODE",
+        help="the audio's language, ISO-639-1 (en, de, ...; openai format only)",
+    )
+    transcribe.add_argument(
+        "--prompt",
+        help="words and spellings to expect (openai format only)",
+    )
+    transcribe.add_argument(
         "--timeout",
         type=positive_float,
         default=DEFAULT_TIMEOUT.read,
@@ -280,6 +289,11 @@ def _transcribe(args: argparse.Namespace) -> int:
         raise AudioInputError(f"no such file: {', '.join(missing)}")
     outputs = _output_paths(args.files, args.output_dir)
     settings = _settings(args)
+    if settings.provider == "huggingface" and (args.language or args.prompt):
+        raise ConfigurationError(
+            "--language and --prompt need the openai wire format; the huggingface "
+            "format sends the audio bytes alone"
+        )
     if args.output_dir is not None:
         remove_stale_temporaries(args.output_dir)  # what a killed run left
     client = AsyncClient(
@@ -306,6 +320,8 @@ def _transcribe(args: argparse.Namespace) -> int:
                         client,
                         args.files,
                         concurrency=args.concurrency,
+                        language=args.language,
+                        prompt=args.prompt,
                         on_progress=lambda done, _: bar.update(done - bar.count),
                     )
 

@@ -176,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
         result = self._transcribe(fields["file"], openai=True)
         if result is None:
             return
+        if "language" in fields:  # the caller's language wins, as with Whisper
+            result["language"] = fields["language"].decode(errors="replace")
         if response_format == "text":
             self._send(200, result["text"].encode(), "text/plain; charset=utf-8")
         else:
