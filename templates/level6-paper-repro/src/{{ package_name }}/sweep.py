@@ -18,7 +18,6 @@ folder is moved to runs/<grid>/.previous/ first, never deleted.
 from __future__ import annotations
 
 import concurrent.futures
-import datetime
 import hashlib
 import multiprocessing
 import os
@@ -111,7 +110,7 @@ def execute_run(run: Run, context: dict[str, Any]) -> Outcome:
         "grid": run.grid,
         "status": "running",
         "config_hash": run.config_hash,
-        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": os.uname().nodename if hasattr(os, "uname") else None,
         "pid": os.getpid(),
         **context,
