@@ -1,0 +1,209 @@
+"""The command line, also run as `python -m <package>`.
+
+check   the gradient checks and the BitNet-versus-float training comparison, offline
+bench   latency against nn.Linear, the integer path, packed bytes and SQNR, as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from . import gradchecks
+from .atomic import write_json_atomic
+from .bench import DEFAULT_SHAPES, run_benchmark
+from .commandline import PROG, non_negative_int, positive_int, run_command
+from .errors import EXIT_FAILURE, EXIT_OK
+from .model import ModelConfig
+from .runs import create_run_dir, write_metrics
+from .runtime import environment, resolve_device, seed_everything
+from .train import TrainConfig, compare, one_thread
+
+# BitNet must reach this fraction of its full-precision twin's accuracy.
+MIN_ACCURACY_RATIO = 0.9
+
+
+def shape(text: str) -> tuple[int, int, int]:
+    """An argparse type: TOKENSxINxOUT, e.g. 32x2048x2048."""
+    match = re.fullmatch(r"(\d+)x(\d+)x(\d+)", text.strip())
+    if match is None or 0 in (sizes := tuple(int(part) for part in match.groups())):
+        raise argparse.ArgumentTypeError(
+            "expected TOKENSxINxOUT with whole numbers of 1 or more, "
+            f"e.g. 32x2048x2048, got {text!r}"
+        )
+    return sizes[0], sizes[1], sizes[2]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="BitNet b1.58's BitLinear: gradient checks, training, benchmark.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check",
+        help="gradient checks and a BitNet-vs-float training comparison (offline, CPU)",
+        description="Run every gradient check, then train a tiny BitNet transformer "
+        "and its full-precision twin on a copy task with the same budget, and compare "
+        "them.",
+    )
+    check.add_argument(
+        "--steps",
+        type=positive_int,
+        default=TrainConfig.steps,
+        help="training steps per model",
+    )
+    check.add_argument("--seed", type=non_negative_int, default=0)
+    check.add_argument(
+        "--run-root",
+        type=Path,
+        default=Path("runs"),
+        help="where the report goes (default: runs)",
+    )
+    check.add_argument(
+        "--progress", action="store_true", help="show a progress bar on a terminal"
+    )
+    check.set_defaults(handler=run_check)
+
+    bench = commands.add_parser(
+        "bench",
+        help="latency, bytes and quantisation error, written as bench.json",
+        description="Time BitLinear, nn.Linear and the integer inference path; report "
+        "ratios, packed bytes and SQNR. Nothing requires BitLinear to be faster.",
+    )
+    bench.add_argument(
+        "--shape",
+        dest="shapes",
+        type=shape,
+        action="append",
+        metavar="TOKENSxINxOUT",
+        help="a shape to time (repeatable; default 1x2048x2048 and 32x2048x2048)",
+    )
+    bench.add_argument("--repeats", type=positive_int, default=20)
+    bench.add_argument("--warmup", type=non_negative_int, default=3)
+    bench.add_argument(
+        "--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps"
+    )
+    bench.add_argument("--run-root", type=Path, default=Path("runs"))
+    bench.set_defaults(handler=run_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: args.handler(args))
+
+
+def run_check(args: argparse.Namespace) -> int:
+    seed_everything(args.seed)
+    with one_thread():
+        results = gradchecks.run_all(args.seed)
+        ste = gradchecks.ste_checks(args.seed)
+    print("gradient checks (float64, PyTorch's default tolerances)")
+    print(f"  {'part':<40} {'check':<14} {'expected':<9} {'result':<7}")
+    for result in results:
+        expected = "pass" if result.expected else "fail"
+        got = "pass" if result.passed else "fail"
+        mark = "ok" if result.ok else "WRONG"
+        print(f"  {result.name:<40} {result.check:<14} {expected:<9} {got:<7} {mark}")
+    for name, passed in ste.items():
+        print(f"  {name:<65} {'ok' if passed else 'WRONG'}")
+
+    bitnet, full = compare(
+        ModelConfig(),
+        TrainConfig(steps=args.steps, seed=args.seed),
+        progress=args.progress,
+    )
+    ratio = bitnet.accuracy / full.accuracy if full.accuracy > 0 else 0.0
+    print()
+    print(
+        f"training comparison: copy task, {args.steps} steps each, "
+        "same seed, data and optimiser"
+    )
+    print(
+        f"  {'model':<8} {'first loss':>10} {'final loss':>10} "
+        f"{'accuracy':>9} {'seconds':>8}"
+    )
+    for trained in (bitnet, full):
+        print(
+            f"  {trained.name:<8} {trained.first_loss:>10.4f} "
+            f"{trained.final_loss:>10.4f} {trained.accuracy:>9.4f} "
+            f"{trained.seconds:>8.1f}"
+        )
+    print(f"  BitNet / float accuracy: {ratio:.3f} (required: {MIN_ACCURACY_RATIO})")
+
+    checks_ok = all(result.ok for result in results) and all(ste.values())
+    training_ok = ratio >= MIN_ACCURACY_RATIO
+    run_dir = create_run_dir(args.run_root, "check")
+    write_metrics(
+        run_dir,
+        {
+            "gradient_checks": [
+                asdict(result) | {"ok": result.ok} for result in results
+            ],
+            "ste_checks": ste,
+            "training": {
+                "bitnet": asdict(bitnet),
+                "float": asdict(full),
+                "accuracy_ratio": ratio,
+            },
+            "passed": checks_ok and training_ok,
+            "environment": environment(),
+        },
+    )
+    print(f"report: {run_dir / 'metrics.json'}")
+    if not checks_ok:
+        print(f"{PROG}: a gradient check gave an unexpected result", file=sys.stderr)
+    if not training_ok:
+        print(
+            f"{PROG}: BitNet reached {ratio:.3f} of the float accuracy", file=sys.stderr
+        )
+    return EXIT_OK if checks_ok and training_ok else EXIT_FAILURE
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    shapes = args.shapes or list(DEFAULT_SHAPES)
+    report = run_benchmark(shapes, device, args.repeats, args.warmup)
+    run_dir = create_run_dir(args.run_root, "bench")
+    path = run_dir / "bench.json"
+    write_json_atomic(path, report)
+    environment = report["environment"]
+    print(
+        f"device {report['device']}, torch {environment['torch']}, "
+        f"{environment['threads']} threads; median ms of {args.repeats} calls"
+    )
+    columns = ("shape", "fwd", "linear", "ratio", "fwd+bwd", "linear", "ratio", "int8")
+    print("  " + " ".join(f"{name:>9}" for name in columns) + "    ratio")
+    for entry in report["shapes"]:
+        size, ms, ratio = entry["shape"], entry["latency"], entry["ratios"]
+        values = (
+            ms["bitlinear_forward"]["median_ms"],
+            ms["linear_forward"]["median_ms"],
+            ratio["bitlinear_vs_linear_forward"],
+            ms["bitlinear_forward_backward"]["median_ms"],
+            ms["linear_forward_backward"]["median_ms"],
+            ratio["bitlinear_vs_linear_forward_backward"],
+            ms["inference_forward"]["median_ms"],
+            ratio["inference_vs_linear_forward"],
+        )
+        name = f"{size['tokens']}x{size['in_features']}x{size['out_features']}"
+        print(f"  {name:>9} " + " ".join(f"{value:>9.3f}" for value in values))
+        print(
+            f"  {'':>9} packed weight {entry['bytes']['packed_weight']:,} bytes, "
+            f"{entry['bytes']['bf16_over_packed']:.1f}x smaller than bf16"
+        )
+    sqnr = report["sqnr"]
+    print(
+        f"  SQNR: ternary weights {sqnr['ternary_weight_db']:.2f} dB "
+        f"({sqnr['ternary_zero_fraction']:.1%} zeros), "
+        f"binary {sqnr['binary_weight_db']:.2f} dB, "
+        f"int8 activations {sqnr['int8_per_token_d1024_db']:.1f} dB (d=1024)"
+    )
+    print(f"report: {path}")
+    return EXIT_OK

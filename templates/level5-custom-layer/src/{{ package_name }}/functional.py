@@ -1,0 +1,171 @@
+"""BitNet's quantisers, normalisation and straight-through estimator, as functions.
+
+Every quantiser returns integer codes `q` (in the input's floating-point dtype, so they
+flow through autograd and matmuls) and a scale `s` (float32 or float64); the value the
+layer computes with is `q / s`. Half-precision inputs are quantised in float32: in
+bfloat16, 127 / max|x| alone is off by up to 0.4%, enough to map a row's maximum to
+126. Sources (docs/paper_map.md lists each function against its equation):
+
+- BitNet b1.58 (arXiv 2402.17764), eq. 1-3: ternary weights by absmean, per tensor.
+- BitNet (arXiv 2310.11453), section 2 (BitLinear): absmax activations and, in the
+  original BitNet, binary weights: the sign of the centred weights times mean |W|.
+- "The Era of 1-bit LLMs: Training Tips, Code and FAQ" (microsoft/unilm): the exact
+  constants, 127 and clamp [-128, 127], the 1e-5 clamps, and the RMSNorm before
+  quantising the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .errors import ConfigError
+
+QUANT_EPS = 1e-5  # the training-tips code clamps mean|W| and max|x| at 1e-5
+NORM_EPS = 1e-5  # RMSNorm's epsilon in the training-tips code and the released 2B model
+INT8_MAX = 127
+INT8_MIN = -128
+
+
+def absmean_ternary(weight: Tensor, eps: float = QUANT_EPS) -> tuple[Tensor, Tensor]:
+    """Ternary codes and scale of a weight tensor (b1.58, eq. 1-3).
+
+    scale = 1 / max(mean|W|, eps);  codes = clamp(round(W * scale), -1, 1).
+    The weight the layer uses is codes / scale. `scale` is a 0-d tensor.
+    """
+    w = _at_least_float32(weight)
+    scale = 1.0 / w.abs().mean().clamp(min=eps)
+    codes = (w * scale).round().clamp(-1, 1)
+    return codes.to(weight.dtype), scale
+
+
+def absmax_int8(x: Tensor, eps: float = QUANT_EPS) -> tuple[Tensor, Tensor]:
+    """8-bit codes and per-token scales of activations (BitNet absmax; FAQ code).
+
+    scale = 127 / max(max|x|, eps) over the last dimension (one scale per token);
+    codes = clamp(round(x * scale), -128, 127). The value used is codes / scale, and
+    each token's largest |x| maps to exactly 127.
+    """
+    compute = _at_least_float32(x)
+    scale = INT8_MAX / compute.abs().amax(dim=-1, keepdim=True).clamp(min=eps)
+    codes = (compute * scale).round().clamp(INT8_MIN, INT8_MAX)
+    return codes.to(x.dtype), scale
+
+
+def sign_binary(weight: Tensor, eps: float = QUANT_EPS) -> tuple[Tensor, Tensor]:
+    """Binary codes and scale of the original BitNet (arXiv 2310.11453, section 2).
+
+    codes = Sign(W - mean(W)), with Sign(0) = -1 as in the paper;
+    scale = 1 / max(mean|W|, eps), so codes / scale = Sign(W - alpha) * beta.
+    """
+    w = _at_least_float32(weight)
+    codes = torch.where(w - w.mean() > 0, 1.0, -1.0).to(weight.dtype)
+    scale = 1.0 / w.abs().mean().clamp(min=eps)
+    return codes, scale
+
+
+def rms_norm(x: Tensor, weight: Tensor | None = None, eps: float = NORM_EPS) -> Tensor:
+    """RMSNorm (Zhang and Sennrich, 2019): x / sqrt(mean(x^2) + eps), times a gain.
+
+    Computed in at least float32, returned in the input's dtype.
+    """
+    compute = _at_least_float32(x)
+    normed = compute / torch.sqrt(compute.pow(2).mean(dim=-1, keepdim=True) + eps)
+    normed = normed.to(x.dtype)
+    return normed if weight is None else normed * weight
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+class StraightThrough(torch.autograd.Function):
+    """Forward returns `quantized`; backward hands the gradient to `x` unchanged.
+
+    The straight-through estimator (Bengio et al., 2013) as BitNet trains with it. The
+    gradient is exactly the identity, also where the clamp saturated: a subgradient of
+    zero there would silently stop those weights training (pytorch/ao#4806).
+    """
+
+    @staticmethod
+    def forward(x: Tensor, quantized: Tensor) -> Tensor:
+        return quantized.clone()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return grad, None
+
+
+def ste(x: Tensor, quantized: Tensor) -> Tensor:
+    """`quantized` in the forward pass; the identity's gradient to `x` backward."""
+    apply = StraightThrough.apply
+    result: Tensor = apply(x, quantized.detach())  # type: ignore[no-untyped-call]
+    return result
+
+
+def fake_quant_weight(
+    weight: Tensor, mode: str = "ternary", eps: float = QUANT_EPS
+) -> Tensor:
+    """The weight BitLinear computes with, codes / scale, with a straight-through grad.
+
+    `mode` is "ternary" (b1.58) or "binary" (the original BitNet).
+    """
+    with torch.no_grad():
+        codes, scale = weight_codes(weight, mode, eps)
+        quantized = (codes / scale).to(weight.dtype)
+    return ste(weight, quantized)
+
+
+def fake_quant_activation(x: Tensor, eps: float = QUANT_EPS) -> Tensor:
+    """The activation BitLinear computes with: int8 codes / scale per token, STE."""
+    with torch.no_grad():
+        codes, scale = absmax_int8(x, eps)
+        quantized = (codes / scale).to(x.dtype)
+    return ste(x, quantized)
+
+
+WEIGHT_MODES = ("ternary", "binary")
+
+
+def weight_codes(
+    weight: Tensor, mode: str, eps: float = QUANT_EPS
+) -> tuple[Tensor, Tensor]:
+    """Codes and scale of `weight` in a weight mode ("ternary" or "binary")."""
+    if mode == "ternary":
+        return absmean_ternary(weight, eps)
+    if mode == "binary":
+        return sign_binary(weight, eps)
+    raise ConfigError(
+        f"weight_mode={mode!r}: expected one of {', '.join(WEIGHT_MODES)}"
+    )
+
+
+def bitlinear(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    *,
+    weight_mode: str = "ternary",
+    norm: bool = True,
+    quantize: bool = True,
+    norm_eps: float = NORM_EPS,
+    quant_eps: float = QUANT_EPS,
+) -> Tensor:
+    """BitLinear's forward pass: y = Q_w(W) . Q_x(RMSNorm(x)) (+ bias).
+
+    With `quantize=False` it is RMSNorm followed by a plain linear map, which is smooth
+    and what gradcheck can verify; with `norm=False` the caller normalises (sub-norm
+    placement, as in the released BitNet b1.58 2B4T model).
+    """
+    if norm:
+        x = rms_norm(x, eps=norm_eps)
+    if quantize:
+        x = fake_quant_activation(x, quant_eps)
+        weight = fake_quant_weight(weight, weight_mode, quant_eps)
+    return torch.nn.functional.linear(x, weight, bias)
