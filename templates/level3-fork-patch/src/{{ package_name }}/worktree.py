@@ -129,6 +129,10 @@ def fetch(
         raise GitError(
             f"cannot fetch {pin.url}: {lines[-1] if lines else 'git fetch failed'}"
         )
+    # Remember the upstream's default branch (`latest`), whatever its name.
+    head = git.run("ls-remote", url, "HEAD", check=False).stdout.split()
+    if head and git.ok("cat-file", "-e", head[0].decode() + "^{commit}"):
+        git.run("update-ref", "refs/remotes/upstream/HEAD", head[0].decode())
     for wanted in (pin.commit, *revisions):
         if not git.ok("cat-file", "-e", f"{wanted}^{{commit}}"):
             # Not on a branch or tag: ask for the commit itself (servers that allow it).
