@@ -16,6 +16,11 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     cli = str(bin_dir / package.replace("_", "-"))
     result = run([cli, "eval", "--no-progress"], project, env={"OPENAI_API_KEY": ""})
     assert "mode replay" in result.stdout
+    # The summary the README's Run section shows, line for line.
+    readme = (project / "README.md").read_text(encoding="utf-8").split("## Run\n", 1)[1]
+    shown = re.search(r"```text\n(.*?)```", readme, re.DOTALL)
+    assert shown, "the README's Run section shows no output"
+    assert shown.group(1) in result.stdout, result.stdout
     assert re.search(r"(\d+) cases: \1 passed, 0 failed, 0 errored", result.stdout), result.stdout
     # One row per suite x prompt x provider: the python provider (your app) ran too.
     assert re.search(r"^order_lookup\s+support_bot\s+support-bot\s+3\s+0\s+0\s+100%", result.stdout, re.M)

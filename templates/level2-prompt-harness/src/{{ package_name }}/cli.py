@@ -261,7 +261,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     output = _output_dir(args)
-    for run_dir in list_runs(output):
+    kept = list_runs(output)
+    if not kept:
+        print(f"No runs kept in {display_path(output / 'runs')} yet: run `eval` first")
+    for run_dir in kept:
         summary = load_results(run_dir / "results.json").get("summary", {})
         counts = ", ".join(
             f"{summary.get(k, 0)} {k}" for k in ("passed", "failed", "errored")
