@@ -23,7 +23,8 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert shown.group(1) in result.stdout, result.stdout
     assert re.search(r"(\d+) cases: \1 passed, 0 failed, 0 errored", result.stdout), result.stdout
     # One row per suite x prompt x provider: the python provider (your app) ran too.
-    assert re.search(r"^order_lookup\s+support_bot\s+support-bot\s+3\s+0\s+0\s+100%", result.stdout, re.M)
+    row = r"^order_lookup\s+support_bot\s+support-bot\s+3\s+0\s+0\s+100%"
+    assert re.search(row, result.stdout, re.M)
     report = json.loads((project / "reports/results.json").read_text(encoding="utf-8"))
     assert report["meta"]["mode"] == "replay"
     assert report["summary"]["failed"] == report["summary"]["errored"] == 0
@@ -33,7 +34,8 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert "<testsuite" in (project / "reports/junit.xml").read_text(encoding="utf-8")
     page = (project / "reports/report.html").read_text(encoding="utf-8")
     assert "class=matrix" in page
-    assert "http://" not in page and "https://" not in page  # self-contained
+    assert "http://" not in page  # self-contained
+    assert "https://" not in page
     kept = project / "reports" / "runs" / report["meta"]["run"] / "results.json"
     assert kept.is_file()
 
@@ -50,8 +52,9 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
             assert server.stdout is not None
             base_url = server.stdout.readline().strip()
             assert base_url.startswith("http://127.0.0.1:"), base_url
+            readme_line = ["eval", "--live", "--provider", "ollama", "--judge", "ollama"]
             local = run(
-                [cli, "eval", "--live", "--provider", "ollama", "--judge", "ollama", "--no-progress"],
+                [cli, *readme_line, "--no-progress"],
                 project,
                 env={"OLLAMA_BASE_URL": base_url, "OPENAI_API_KEY": ""},
                 check=False,
