@@ -29,7 +29,7 @@ from .history import (
 )
 from .progress import ProgressBar
 from .reports import load_results, summary_text, write_reports
-from .results import PASSED, CaseResult, exit_code
+from .results import PASSED, CaseResult, cell_key, exit_code
 from .runner import Runner, RunOptions
 from .suite import discover_suites, load_suites
 
@@ -203,7 +203,9 @@ def _eval(args: argparse.Namespace) -> int:
     records = [result.to_dict() for result in results]
     run_dir = new_run_dir(output, args.name, started)
     if baseline_path is None:
-        previous = previous_run(output, run_dir)
+        previous = previous_run(
+            output, run_dir, {cell_key(record) for record in records}
+        )
         baseline_path = previous / "results.json" if previous else None
     baseline = load_results(baseline_path)["results"] if baseline_path else None
     meta = {

@@ -3,6 +3,7 @@ them to `<output>/` as the latest, so `compare` can name any two runs."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from .atomic import write_bytes_atomic
 from .config import display_path
 from .errors import ConfigError
+from .results import cell_key
 
 RUNS = "runs"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -79,6 +81,19 @@ def resolve_results(reference: str, output_dir: Path) -> Path:
     )
 
 
-def previous_run(output_dir: Path, current: Path) -> Path | None:
+def previous_run(
+    output_dir: Path, current: Path, cells: set[tuple[str, str, str, str]]
+) -> Path | None:
+    """The latest earlier run that ran any of these cells (suite, case, prompt,
+    provider): a run on other providers or suites has nothing to compare with."""
     earlier = [p for p in list_runs(output_dir) if p != current]
-    return earlier[-1] if earlier else None
+    for run_dir in reversed(earlier[-20:]):
+        try:
+            document = json.loads(
+                (run_dir / "results.json").read_text(encoding="utf-8")
+            )
+            if cells & {cell_key(result) for result in document["results"]}:
+                return run_dir
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged run is no baseline
+    return None
