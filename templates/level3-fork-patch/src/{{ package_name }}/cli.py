@@ -140,7 +140,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"work tree    {state}")
     print(f"patches      {len(result.patches)}")
     for position, patch in enumerate(result.patches, start=1):
-        print(f"  {position}. {patch.name}: {patch.subject}")
+        print(f"  {position}. {patch.name}: {patch.subject}  [{patch.upstream_status}]")
         for path in patch.files:
             print(f"       {path}")
     return EXIT_OK

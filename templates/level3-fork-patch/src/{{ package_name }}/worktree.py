@@ -448,6 +448,7 @@ def refuse_unsaved_patch_edits(project: Project) -> None:
 class PatchStatus:
     name: str
     subject: str
+    upstream_status: str
     files: list[str]
 
 
@@ -473,7 +474,8 @@ def status(project: Project) -> Status:
             info = parse_patch(data)
         except ValueError as error:
             raise ConfigError(f"patches/{name}: {error}") from None
-        described.append(PatchStatus(name, info.subject, info.files))
+        upstream = info.trailers().get("Upstream-Status", ["(none)"])[-1]
+        described.append(PatchStatus(name, info.subject, upstream, info.files))
     git = work_git(project)
     state, head, count = "absent", None, None
     if (project.work_tree / ".git").is_dir():
