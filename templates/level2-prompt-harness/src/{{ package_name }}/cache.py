@@ -27,15 +27,15 @@ class ResponseCache:
 
     @staticmethod
     def key(profile: ProviderProfile, request: ChatRequest) -> str:
-        return request_fingerprint(
-            {
-                "provider": profile.name,
-                "type": profile.type,
-                "base_url": profile.base_url,
-                "model": profile.model,
-            }
-            | request.fingerprint_fields()
-        )
+        fields: dict[str, object] = {
+            "provider": profile.name,
+            "type": profile.type,
+            "base_url": profile.base_url,
+            "model": profile.model,
+        }
+        if profile.query:  # absent when unused, so older cache entries keep their keys
+            fields["query"] = profile.query
+        return request_fingerprint(fields | request.fingerprint_fields())
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"

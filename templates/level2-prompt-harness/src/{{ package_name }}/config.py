@@ -22,6 +22,7 @@ PROFILE_FIELDS = {
         "model",
         "api_key_env",
         "headers",
+        "query",
         "params",
         "price_per_million_tokens",
         "embedding_model",
@@ -64,6 +65,7 @@ class ProviderProfile:
     model: str = ""
     api_key_env: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)  # e.g. Azure's api-version
     function: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     embedding_model: str = ""
@@ -254,6 +256,7 @@ def _profile(name: str, raw: Any, where: str) -> ProviderProfile:
         model=model,
         api_key_env=key_env,
         headers=_text_mapping(raw.get("headers"), "headers", where),
+        query=_text_mapping(raw.get("query"), "query", where),
         params=params,
         embedding_model=embedding_model,
         input_price=input_price,

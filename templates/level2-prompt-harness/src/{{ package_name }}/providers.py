@@ -446,6 +446,7 @@ class OpenAIProvider:
                 async with self.clients.client() as client:
                     response = await client.post(
                         url,
+                        params=self.profile.query or None,
                         json=body,
                         headers={**headers, "x-attempt": str(attempt + 1)},
                         timeout=self.timeout_s,
