@@ -260,9 +260,11 @@ def load_function(reference: str, root: Path) -> Callable[..., Any]:
 
 
 class PythonProvider(_NoEmbeddings):
-    """Calls `function(messages, context)`, sync or async. It returns the answer text,
-    or a mapping with `output` and optionally `tool_calls`, `prompt_tokens`,
-    `completion_tokens`. An exception it raises makes the case errored."""
+    """Calls `function(messages, context)`: an `async def` on the event loop, a plain
+    function in a worker thread, so up to `concurrency` calls overlap either way. It
+    returns the answer text, or a mapping with `output` and optionally `tool_calls`,
+    `prompt_tokens`, `completion_tokens`. An exception it raises makes the case
+    errored."""
 
     def __init__(self, profile: ProviderProfile, root: Path) -> None:
         self.profile = profile
@@ -276,9 +278,12 @@ class PythonProvider(_NoEmbeddings):
         }
         started = time.perf_counter()
         try:
-            returned = self.function(request.messages, context)
-            if inspect.isawaitable(returned):
-                returned = await returned
+            if inspect.iscoroutinefunction(self.function):
+                returned = await self.function(request.messages, context)
+            else:  # in a worker thread, so `concurrency` calls overlap
+                returned = await asyncio.to_thread(
+                    self.function, request.messages, context
+                )
         except Exception as exc:
             raise ProviderError(
                 f"{self.profile.function} raised {type(exc).__name__}: {exc}"
