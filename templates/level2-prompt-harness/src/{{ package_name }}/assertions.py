@@ -814,6 +814,12 @@ def parse_assertion(raw: Any, context: ParseContext) -> Assertion:
         raise ValueError(f"unknown assertion type {name!r}{hint}")
     allowed = registered.fields | COMMON_FIELDS
     unknown = sorted(set(raw) - allowed)
+    if len(unknown) == 1:
+        close = difflib.get_close_matches(str(unknown[0]), allowed, n=1, cutoff=0.6)
+        if close:
+            raise ValueError(
+                f"{name}: unknown field {unknown[0]!r}; did you mean {close[0]!r}?"
+            )
     if unknown:
         raise ValueError(
             f"{name}: unknown field(s) {', '.join(unknown)};"

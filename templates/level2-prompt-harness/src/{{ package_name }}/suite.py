@@ -25,6 +25,7 @@ one of them.
 from __future__ import annotations
 
 import csv
+import difflib
 import fnmatch
 import json
 import re
@@ -79,6 +80,14 @@ class Suite:
     providers: tuple[str, ...]
     cases: tuple[Case, ...]
     judge: str | None = None
+
+
+def _unknown_field(key: Any, known: set[str]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    hint = (
+        f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(known))}"
+    )
+    return f"unknown field '{key}'; {hint}"
 
 
 def _names(raw: dict[str, Any], key: str) -> list[str] | None:
@@ -212,7 +221,7 @@ def load_suite(
             [f"{shown}: expected a mapping with prompts, providers and cases"]
         )
     for key in sorted(set(raw) - SUITE_FIELDS):
-        problem("", f"unknown field '{key}'; known: {', '.join(sorted(SUITE_FIELDS))}")
+        problem("", _unknown_field(key, SUITE_FIELDS))
 
     prompts: list[Prompt] = []
     prompt_names = _names(raw, "prompts")
@@ -288,7 +297,7 @@ def load_suite(
     for key in sorted(set(defaults) - DEFAULTS_FIELDS):
         problem(
             "defaults: ",
-            f"unknown field '{key}'; known: {', '.join(sorted(DEFAULTS_FIELDS))}",
+            _unknown_field(key, DEFAULTS_FIELDS),
         )
     default_vars = defaults.get("vars") or {}
     if not isinstance(default_vars, dict):
@@ -338,9 +347,7 @@ def load_suite(
         if case_filter and not _matches(case_id, path.stem, case_filter):
             continue
         for key in sorted(set(raw_case) - CASE_FIELDS):
-            problem(
-                where, f"unknown field '{key}'; known: {', '.join(sorted(CASE_FIELDS))}"
-            )
+            problem(where, _unknown_field(key, CASE_FIELDS))
         case_vars = raw_case.get("vars") or {}
         if not isinstance(case_vars, dict):
             problem(where, "'vars' must be a mapping of variable names to values")
