@@ -1,5 +1,5 @@
-"""Train and evaluate a neural network with PyTorch.
+"""Train, evaluate and use a neural network with PyTorch.
 
-Configuration, data, model, training and evaluation: one short module each. Start
-reading at train.py.
+Configuration, data, models, training, evaluation, prediction and export: one short
+module each. Start reading at train.py.
 """

@@ -1,30 +1,28 @@
-"""Run folders and checkpoints.
+"""Checkpoints: reading them, finding them, fitting them to a model, resuming a run.
 
-A run folder is `<run_root>/<YYYYmmdd-HHMMSS>-<run_name>[-N]`, created atomically with
-mkdir, so two runs started in the same second get two folders. It holds:
+A run folder (made by runs.create_run_dir) holds:
 
     config.yaml            the resolved configuration
     train.log              the log
     metrics.csv            one row per epoch (and curves.png, drawn from it)
-    metrics.json           the final test metrics
-    checkpoints/last.pt    written at the end of every epoch
+    metrics.json           the final test metrics, written when the run is finished
+    checkpoints/last.pt    written at the end of every epoch (and every N steps if set)
     checkpoints/best.pt    the epoch with the best monitored validation metric
 
-Checkpoints are written to a temporary file that is then renamed over the old one, so an
-interrupted write never leaves a truncated checkpoint behind.
+runs.save_checkpoint writes them atomically: a kill never leaves a torn checkpoint.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from .errors import CheckpointError
+from .config import Config, apply_override, config_from_dict, validate
+from .errors import ConfigError, Error
+from .runs import METRICS_FILE, latest_run
 
 CHECKPOINT_KEYS = (
     "model",
@@ -34,53 +32,40 @@ CHECKPOINT_KEYS = (
     "rng",
     "epoch",
     "step",
+    "batch",
+    "epoch_sums",
     "config",
+    "data",
     "history",
     "best",
     "epochs_without_improvement",
 )
 
-
-def create_run_dir(run_root: str | Path, run_name: str) -> Path:
-    root = Path(run_root)
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    suffix = 1
-    while True:
-        path = root / (
-            f"{stamp}-{run_name}" if suffix == 1 else f"{stamp}-{run_name}-{suffix}"
-        )
-        try:
-            # mkdir fails if another run, in any process, took the name first.
-            path.mkdir()
-        except FileExistsError:
-            suffix += 1
-            continue
-        (path / "checkpoints").mkdir()
-        return path
+# Settings a resumed run may change: where and how it runs, never what it computes.
+RESUME_MAY_CHANGE = (
+    "device",
+    "run_root",
+    "deterministic",
+    "data.num_workers",
+    "data.eval_batch_size",
+    "train.compile",
+    "train.progress",
+    "train.checkpoint_every_steps",
+    "train.tensorboard",
+    "train.logger",
+)
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+class CheckpointError(Error):
+    """A checkpoint or run folder that is missing, unreadable or does not fit."""
+
+    exit_code = 2
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         # weights_only: a checkpoint is data, and loading one must not run code.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as error:
@@ -100,6 +85,29 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+def load_weights(
+    model: nn.Module, weights: dict[str, torch.Tensor], path: Path
+) -> None:
+    """Load a checkpoint's weights, or say in one line why they do not fit the model."""
+    expected = model.state_dict()
+    for name, tensor in weights.items():
+        if name in expected and expected[name].shape != tensor.shape:
+            raise CheckpointError(
+                f"{path} does not fit this model: {name} has shape "
+                f"{list(tensor.shape)} there, {list(expected[name].shape)} here "
+                "(is the model configuration the one the checkpoint was trained with?)"
+            )
+    missing = sorted(expected.keys() - weights.keys())
+    unexpected = sorted(weights.keys() - expected.keys())
+    if missing or unexpected:
+        names = ", ".join((missing or unexpected)[:3])
+        raise CheckpointError(
+            f"{path} does not fit this model: "
+            f"{'missing' if missing else 'unexpected'} weights {names}"
+        )
+    model.load_state_dict(weights)
+
+
 def find_checkpoint(
     target: str | Path, run_root: str | Path, which: str = "last"
 ) -> Path:
@@ -108,15 +116,12 @@ def find_checkpoint(
     `latest` is the run under run_root whose last.pt was written most recently.
     """
     if str(target) == "latest":
-        candidates = sorted(
-            Path(run_root).glob("*/checkpoints/last.pt"),
-            key=lambda p: p.stat().st_mtime,
-        )
-        if not candidates:
+        try:
+            target = latest_run(run_root, "checkpoints/last.pt")
+        except ConfigError:
             raise CheckpointError(
-                f"no run with a checkpoint under {run_root}/ to resume"
-            )
-        target = candidates[-1].parent.parent
+                f"no run with a checkpoint under {run_root}/"
+            ) from None
     path = Path(target)
     if path.is_dir():
         path = path / "checkpoints" / f"{which}.pt"
@@ -133,3 +138,55 @@ def find_checkpoint(
 def run_dir_of(checkpoint_path: Path) -> Path:
     """The run folder of a checkpoint (checkpoints live in <run>/checkpoints/)."""
     return checkpoint_path.resolve().parent.parent
+
+
+def plan_resume(path: Path, overrides: list[str]) -> tuple[Config, str]:
+    """The configuration a resumed run continues with, and a line saying what it will
+    do; refuses what cannot continue the same run (a finished run, a new schedule)."""
+    state = load_checkpoint(path)
+    saved = config_from_dict(state["config"])
+    config = config_from_dict(state["config"])
+    for override in overrides:
+        apply_override(config, override)
+    validate(config)
+    run_dir = run_dir_of(path)
+    fine_tune = (
+        f"to train longer, fine-tune from its weights with a schedule of its own: "
+        f"train init_from={run_dir / 'checkpoints' / 'best.pt'} train.epochs=N"
+    )
+    old, new = _flatten(saved.to_dict()), _flatten(config.to_dict())
+    for key in new:
+        if new[key] != old[key] and key not in RESUME_MAY_CHANGE:
+            raise ConfigError(
+                f"{key}={new[key]!r}: a resumed run keeps its own ({old[key]!r}), so "
+                f"that it ends as if never stopped; {fine_tune}"
+            )
+    epoch, epochs = state["epoch"], config.train.epochs
+    patience = config.train.early_stopping_patience
+    stopped_early = bool(patience) and state["epochs_without_improvement"] >= patience
+    if (epoch >= epochs or stopped_early) and (run_dir / METRICS_FILE).is_file():
+        how = "stopped early" if stopped_early and epoch < epochs else "finished"
+        raise ConfigError(
+            f"run {run_dir} {how} after {epoch} of {epochs} epochs and was tested: "
+            f"nothing to resume; {fine_tune}"
+        )
+    if epoch >= epochs or stopped_early:
+        plan = f"every epoch is done ({epoch} of {epochs}): testing only"
+    elif state["batch"]:
+        plan = (
+            f"continuing epoch {epoch + 1} of {epochs} after batch {state['batch']} "
+            f"(step {state['step']})"
+        )
+    else:
+        plan = f"{epoch} of {epochs} epochs done: training epochs {epoch + 1}-{epochs}"
+    return config, f"resuming {run_dir}: {plan}"
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

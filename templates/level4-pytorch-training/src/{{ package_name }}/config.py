@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -18,20 +19,24 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .runtime import MAX_SEED, PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-MONITORS = ("val_loss", "val_accuracy")
+MONITORS = ("val_loss", "val_accuracy", "val_mean_iou")
+LOGGERS = ("none", "mlflow", "wandb")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "digits"  # a key of data.DATASETS
+    # A key of data.DATASETS: digits (classification, the default) or shapes
+    # (segmentation of synthetic shapes); the dataset decides the task.
+    dataset: str = "digits"
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     batch_size: int = 64
     eval_batch_size: int = 512
+    shapes_count: int = 1500  # examples the shapes dataset generates
     # The digits live in memory: worker processes would only add start-up time. Raise
     # this for a dataset that reads or decodes files.
     num_workers: int = 0
@@ -39,26 +44,40 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "digits_cnn"  # a key of model.MODELS
-    channels: list[int] = field(default_factory=lambda: [32, 64])
+    # A key of models.MODELS: cnn, mlp or vit for classification, unet for
+    # segmentation; auto takes the dataset's own (cnn for digits, unet for shapes).
+    name: str = "auto"
+    channels: list[int] = field(default_factory=lambda: [32, 64])  # cnn, unet stages
+    hidden: list[int] = field(default_factory=lambda: [256, 128])  # mlp layers
+    patch_size: int = 2  # vit: square patches; must divide the image size
+    dim: int = 64  # vit: width of the Transformer
+    depth: int = 2  # vit: Transformer encoder blocks
+    heads: int = 4  # vit: attention heads; must divide dim
     dropout: float = 0.1
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
+    epochs: int = 12
     lr: float = 3e-3
-    weight_decay: float = 1e-2
-    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to zero
+    min_lr: float = 3e-5  # the cosine decays to this, not to zero
+    weight_decay: float = 1e-2  # on weights only: never on biases and norms
+    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to min_lr
     grad_clip: float = 1.0  # maximum gradient norm; 0 turns clipping off
-    precision: str = "auto"  # auto: bf16 (or fp16) on CUDA, fp32 elsewhere
+    grad_accum_steps: int = 1  # batches per optimiser step (a larger batch in effect)
+    # auto: bf16 on GPUs that have it natively, fp16 with a scaler on older GPUs,
+    # fp32 elsewhere
+    precision: str = "auto"
     compile: bool = False  # torch.compile the model
+    sync_batchnorm: bool = False  # under torchrun on GPUs: batch norm over all GPUs
     monitor: str = "val_loss"  # chooses the best checkpoint and drives early stopping
     early_stopping_patience: int = 5  # epochs without improvement; 0 never stops early
     limit_train_batches: int = 0  # batches per epoch; 0 means all (tests use a few)
     limit_eval_batches: int = 0
+    checkpoint_every_steps: int = 0  # also save last.pt every N steps; 0: per epoch
     progress: bool = True  # live progress line on a terminal
     tensorboard: bool = False  # also log to TensorBoard (pip install tensorboard)
+    logger: str = "none"  # none, mlflow or wandb (each installed separately)
 
 
 @dataclass
@@ -67,7 +86,10 @@ class Config:
     device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps
     deterministic: bool = False  # strict deterministic algorithms (slower on GPU)
     run_root: str = "runs"
-    run_name: str = "digits"
+    run_name: str = "run"
+    # Fine-tune: start from this checkpoint's weights, with a new optimiser and
+    # schedule of its own.
+    init_from: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -114,7 +136,8 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
 
 def config_from_dict(values: dict[str, Any]) -> Config:
     """A Config from nested plain values (YAML, a checkpoint), every key checked."""
-    return _build(Config, values, prefix="")
+    config: Config = _build(Config, values, prefix="")
+    return config
 
 
 def apply_override(config: Config, override: str) -> None:
@@ -136,7 +159,7 @@ def apply_override(config: Config, override: str) -> None:
     if name not in _field_types(type(target)):
         raise _unknown_key(key, Config)
     expected = _field_types(type(target))[name]
-    if dataclasses.is_dataclass(expected):
+    if _is_section(expected):
         raise ConfigError(
             f"{key} is a section: override its keys, e.g. {key}.<key>=value"
         )
@@ -155,6 +178,11 @@ def validate(config: Config) -> None:
     data, model, train = config.data, config.model, config.train
     checks = [
         (
+            0 <= config.seed <= MAX_SEED,
+            "seed",
+            f"expected a whole number from 0 to {MAX_SEED}",
+        ),
+        (
             _DEVICE_PATTERN.match(config.device),
             "device",
             "must be auto, cpu, cuda, cuda:N or mps",
@@ -165,8 +193,8 @@ def validate(config: Config) -> None:
             "must be letters, digits, '.', '_' or '-'",
         ),
         (config.run_root.strip() != "", "run_root", "must name a folder"),
-        (0 < data.val_fraction < 1, "data.val_fraction", "must be between 0 and 1"),
-        (0 < data.test_fraction < 1, "data.test_fraction", "must be between 0 and 1"),
+        (0 < data.val_fraction < 1, "data.val_fraction", _FRACTION),
+        (0 < data.test_fraction < 1, "data.test_fraction", _FRACTION),
         (
             data.val_fraction + data.test_fraction < 1,
             "data.test_fraction",
@@ -175,6 +203,7 @@ def validate(config: Config) -> None:
         (data.batch_size >= 1, "data.batch_size", "must be at least 1"),
         (data.eval_batch_size >= 1, "data.eval_batch_size", "must be at least 1"),
         (data.num_workers >= 0, "data.num_workers", "must be 0 or more"),
+        (data.shapes_count >= 20, "data.shapes_count", "must be at least 20"),
         (
             len(model.channels) >= 1,
             "model.channels",
@@ -185,12 +214,49 @@ def validate(config: Config) -> None:
             "model.channels",
             "channel counts must be at least 1",
         ),
+        (all(h >= 1 for h in model.hidden), "model.hidden", "sizes must be 1 or more"),
+        (model.patch_size >= 1, "model.patch_size", "must be at least 1"),
+        (model.depth >= 1, "model.depth", "must be at least 1"),
+        (model.heads >= 1, "model.heads", "must be at least 1"),
+        (
+            model.dim >= 1 and model.dim % max(model.heads, 1) == 0,
+            "model.dim",
+            "must be a multiple of model.heads",
+        ),
         (0 <= model.dropout < 1, "model.dropout", "must be in [0, 1)"),
         (train.epochs >= 1, "train.epochs", "must be at least 1"),
-        (train.lr > 0, "train.lr", "must be positive"),
-        (train.weight_decay >= 0, "train.weight_decay", "must be 0 or more"),
-        (train.warmup_epochs >= 0, "train.warmup_epochs", "must be 0 or more"),
-        (train.grad_clip >= 0, "train.grad_clip", "must be 0 (off) or more"),
+        (_finite(train.lr) and train.lr > 0, "train.lr", _POSITIVE),
+        (
+            _finite(train.min_lr) and 0 <= train.min_lr <= train.lr,
+            "train.min_lr",
+            "must be a finite number from 0 to train.lr",
+        ),
+        (
+            _finite(train.weight_decay) and train.weight_decay >= 0,
+            "train.weight_decay",
+            _NON_NEGATIVE,
+        ),
+        (
+            _finite(train.warmup_epochs) and 0 <= train.warmup_epochs <= train.epochs,
+            "train.warmup_epochs",
+            "must be a finite number from 0 to train.epochs",
+        ),
+        (
+            _finite(train.grad_clip) and train.grad_clip >= 0,
+            "train.grad_clip",
+            "must be 0 (off) or a finite number above 0",
+        ),
+        (train.grad_accum_steps >= 1, "train.grad_accum_steps", "must be at least 1"),
+        (
+            train.checkpoint_every_steps >= 0,
+            "train.checkpoint_every_steps",
+            "must be 0 (every epoch) or more",
+        ),
+        (
+            train.logger in LOGGERS,
+            "train.logger",
+            f"must be one of {', '.join(LOGGERS)}",
+        ),
         (
             train.precision in PRECISIONS,
             "train.precision",
@@ -222,6 +288,15 @@ def validate(config: Config) -> None:
             raise ConfigError(f"{key}={_show(_lookup(config, key))}: {reason}")
 
 
+_POSITIVE = "must be a finite number above 0"
+_NON_NEGATIVE = "must be a finite number, 0 or more"
+_FRACTION = "must be between 0 and 1"
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
 def _build(cls: type, values: Any, prefix: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(
@@ -234,7 +309,7 @@ def _build(cls: type, values: Any, prefix: str) -> Any:
         if key not in types:
             raise _unknown_key(full_key, Config)
         expected = types[key]
-        if dataclasses.is_dataclass(expected):
+        if _is_section(expected):
             kwargs[key] = _build(expected, value, prefix=f"{full_key}.")
         else:
             kwargs[key] = _coerce(value, expected, full_key)
@@ -276,6 +351,10 @@ def _coerce(value: Any, expected: Any, key: str) -> Any:
     )
 
 
+def _is_section(expected: Any) -> bool:
+    return isinstance(expected, type) and dataclasses.is_dataclass(expected)
+
+
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
@@ -284,7 +363,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 def _all_keys(cls: type, prefix: str = "") -> list[str]:
     keys = []
     for name, tp in _field_types(cls).items():
-        if dataclasses.is_dataclass(tp):
+        if _is_section(tp):
             keys.extend(_all_keys(tp, f"{prefix}{name}."))
         else:
             keys.append(f"{prefix}{name}")

@@ -1,9 +1,15 @@
-"""Loss, accuracy and confusion matrix of a model on a dataset; and of a saved run."""
+"""Loss, accuracy, confusion matrix and IoU of a model on a dataset; and of a saved run.
+
+For segmentation every pixel counts as one example: accuracy is pixel accuracy, and
+the intersection over union of class c is TP / (TP + FP + FN), read off the confusion
+matrix.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -11,11 +17,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import distributed
-from .checkpoint import find_checkpoint, load_checkpoint
-from .config import config_from_dict
-from .data import build_splits, eval_loader
+from .checkpoint import find_checkpoint, load_checkpoint, load_weights
+from .config import Config, config_from_dict
+from .data import SEGMENTATION, Batch, build_splits, eval_loader
 from .errors import ConfigError
-from .model import build_model
+from .models import build_model
 from .runtime import autocast, resolve_device, resolve_precision
 
 
@@ -23,21 +29,42 @@ from .runtime import autocast, resolve_device, resolve_precision
 class Evaluation:
     loss: float
     accuracy: float
-    count: int
+    count: int  # examples (pixels, for segmentation)
     confusion: torch.Tensor  # [true class, predicted class] -> number of examples
 
-    def as_dict(self, prefix: str) -> dict[str, float | int]:
-        return {
+    @property
+    def iou(self) -> list[float]:
+        """Intersection over union per class (NaN for a class absent from both)."""
+        true_positive = self.confusion.diagonal().double()
+        union = (
+            self.confusion.sum(0) + self.confusion.sum(1) - self.confusion.diagonal()
+        )
+        return (true_positive / union.double()).tolist()
+
+    @property
+    def mean_iou(self) -> float:
+        present = [value for value in self.iou if value == value]  # drop NaN
+        return sum(present) / max(len(present), 1)
+
+    def metrics(self, prefix: str, task: str, class_names: list[str]) -> dict[str, Any]:
+        values: dict[str, Any] = {
             f"{prefix}_loss": self.loss,
             f"{prefix}_accuracy": self.accuracy,
             f"{prefix}_count": self.count,
         }
+        if task == SEGMENTATION:
+            values[f"{prefix}_mean_iou"] = self.mean_iou
+            values[f"{prefix}_iou"] = {
+                name: round(value, 6) if value == value else None
+                for name, value in zip(class_names, self.iou, strict=True)
+            }
+        return values
 
 
 @torch.no_grad()
 def evaluate_loader(
     model: nn.Module,
-    loader: DataLoader,
+    loader: DataLoader[Batch],
     device: torch.device,
     num_classes: int,
     *,
@@ -63,7 +90,7 @@ def evaluate_loader(
         loss_sum += F.cross_entropy(logits.float(), targets, reduction="sum")
         predictions = logits.argmax(dim=1)
         confusion += torch.bincount(
-            targets * num_classes + predictions, minlength=num_classes**2
+            (targets * num_classes + predictions).flatten(), minlength=num_classes**2
         ).view(num_classes, num_classes)
     model.train(was_training)
     distributed.all_reduce_sum(loss_sum)
@@ -93,19 +120,24 @@ def format_confusion(confusion: torch.Tensor, class_names: list[str]) -> str:
     return "\n".join([header, *rows])
 
 
-def evaluate_run(
-    target: str | Path,
-    *,
-    run_root: str = "runs",
-    which: str = "best",
-    split: str = "test",
-    device_spec: str = "auto",
-) -> tuple[Path, dict, Evaluation, list[str]]:
-    """Evaluate a saved run (its best checkpoint by default) on one of its data splits.
+@dataclass
+class SavedModel:
+    """A trained model read back from a checkpoint, ready for inference."""
 
-    The data is rebuilt from the configuration saved in the checkpoint, so the split is
-    exactly the one the run was trained and selected on.
-    """
+    path: Path
+    state: dict[str, Any]
+    config: Config
+    model: nn.Module
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+    task: str
+
+
+def load_saved_model(
+    target: str | Path, *, run_root: str, which: str, device_spec: str
+) -> SavedModel:
     path = find_checkpoint(target, run_root, which=which)
     state = load_checkpoint(path)
     config = config_from_dict(state["config"])
@@ -113,16 +145,55 @@ def evaluate_run(
     try:
         amp_dtype = resolve_precision(config.train.precision, device)
     except ConfigError:
-        amp_dtype = None  # trained in a precision this device lacks: evaluate in fp32
+        amp_dtype = None  # trained in a precision this device lacks: run in fp32
+    info = state["data"]
+    input_shape = tuple(info["input_shape"])
+    default = "unet" if info["task"] == SEGMENTATION else "cnn"
+    model = build_model(
+        config.model, input_shape, len(info["class_names"]), default=default
+    )
+    load_weights(model, state["model"], path)
+    model.to(device).eval()
+    return SavedModel(
+        path,
+        state,
+        config,
+        model,
+        device,
+        amp_dtype,
+        input_shape,
+        list(info["class_names"]),
+        info["task"],
+    )
 
-    splits = build_splits(config.data, config.seed)
-    model = build_model(config.model, splits.input_shape, len(splits.class_names))
-    model.load_state_dict(state["model"])
-    model.to(device)
+
+def evaluate_run(
+    target: str | Path,
+    *,
+    run_root: str = "runs",
+    which: str = "best",
+    split: str = "test",
+    device_spec: str = "auto",
+) -> tuple[SavedModel, Evaluation]:
+    """Evaluate a saved run (its best checkpoint by default) on one of its data splits.
+
+    The data is rebuilt from the configuration saved in the checkpoint, so the split is
+    exactly the one the run was trained and selected on.
+    """
+    saved = load_saved_model(
+        target, run_root=run_root, which=which, device_spec=device_spec
+    )
+    splits = build_splits(saved.config.data, saved.config.seed)
     loader = eval_loader(
-        getattr(splits, split), config.data, pin_memory=device.type == "cuda"
+        getattr(splits, split),
+        saved.config.data,
+        pin_memory=saved.device.type == "cuda",
     )
     evaluation = evaluate_loader(
-        model, loader, device, len(splits.class_names), amp_dtype=amp_dtype
+        saved.model,
+        loader,
+        saved.device,
+        len(saved.class_names),
+        amp_dtype=saved.amp_dtype,
     )
-    return path, state, evaluation, splits.class_names
+    return saved, evaluation

@@ -1,0 +1,96 @@
+"""Predictions of a trained model on new inputs: .npy arrays or .png images."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError
+from .evaluate import SavedModel
+from .runtime import autocast
+
+
+def read_inputs(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """A batch (N, *input_shape) from a .npy file of one example or a batch of them,
+    or from an image, turned grey and resized to the model's input.
+
+    The digits model expects light strokes on a dark background, values in [0, 1].
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{path}: not a NumPy array file ({error})") from None
+        return _as_batch(
+            torch.as_tensor(np.asarray(array, dtype=np.float32)), path, input_shape
+        )
+    if suffix in (".png", ".jpg", ".jpeg"):
+        return _read_image(path, input_shape)
+    raise ConfigError(f"{path}: expected a .npy array or a .png/.jpg image")
+
+
+def _as_batch(
+    tensor: torch.Tensor, path: Path, input_shape: tuple[int, ...]
+) -> torch.Tensor:
+    shape = tuple(tensor.shape)
+    if shape == input_shape:
+        tensor = tensor[None]
+    elif input_shape[0] == 1 and shape == input_shape[1:]:
+        tensor = tensor[None, None]
+    elif input_shape[0] == 1 and shape[1:] == input_shape[1:]:
+        tensor = tensor[:, None]
+    elif shape[1:] != input_shape:
+        raise ConfigError(
+            f"{path}: an array of shape {list(shape)} does not fit the model's input "
+            f"{list(input_shape)} (give one example or a batch of them)"
+        )
+    if not bool(torch.isfinite(tensor).all()):
+        raise ConfigError(f"{path}: holds NaN or infinite values")
+    return tensor
+
+
+def _read_image(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
+    from matplotlib.image import imread
+
+    try:
+        image = np.asarray(imread(path), dtype=np.float32)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, ValueError, SyntaxError):
+        raise ConfigError(f"{path}: not an image this program can read") from None
+    if image.max() > 1.0:  # 8-bit JPEG: 0..255
+        image = image / 255.0
+    if image.ndim == 3:
+        image = image[..., :3].mean(axis=2)  # grey, without the alpha channel
+    tensor = torch.from_numpy(np.ascontiguousarray(image))[None, None]
+    resized = F.interpolate(
+        tensor, size=input_shape[1:], mode="bilinear", antialias=True
+    )
+    return resized.expand(1, input_shape[0], *input_shape[1:]).contiguous()
+
+
+@torch.no_grad()
+def predict(
+    saved: SavedModel, inputs: torch.Tensor, batch_size: int = 256
+) -> torch.Tensor:
+    """Class probabilities: (N, classes), or (N, classes, H, W) for segmentation."""
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start : start + batch_size].to(saved.device)
+        with autocast(saved.device, saved.amp_dtype):
+            logits = saved.model(batch)
+        outputs.append(logits.float().softmax(dim=1).cpu())
+    return torch.cat(outputs)
+
+
+def masks_as_npy(masks: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, masks.numpy().astype(np.uint8))
+    return buffer.getvalue()
