@@ -258,12 +258,12 @@ def _run_pool(
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
             futures = {pool.submit(execute_run, run, context): run for run in pending}
             for future in concurrent.futures.as_completed(futures):
-                outcomes.append(_result(future, futures[future]))
+                outcomes.append(outcome_of(future, futures[future]))
                 _report(outcomes[-1], bar, show)
     return outcomes
 
 
-def _result(future: concurrent.futures.Future[Outcome], run: Run) -> Outcome:
+def outcome_of(future: concurrent.futures.Future[Outcome], run: Run) -> Outcome:
     """The run's outcome, or a failure if its worker process died under it."""
     try:
         return future.result()
