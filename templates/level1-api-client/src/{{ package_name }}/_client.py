@@ -8,8 +8,10 @@ where there was an answer. The API key is blanked from every excerpt and logged 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Mapping
@@ -59,6 +61,14 @@ class NotGiven:
 
 
 NOT_GIVEN = NotGiven()
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings httpx would make (its CA bundle, SSL_CERT_FILE and the like),
+    made once per process: loading the CA bundle takes tens of milliseconds a client.
+    """
+    return httpx.create_ssl_context()
 
 
 class _BaseClient:
@@ -329,7 +339,7 @@ class Client(_BaseClient):
             default_headers=default_headers,
         )
         self._owns_http_client = http_client is None
-        self._http = http_client or httpx.Client()
+        self._http = http_client or httpx.Client(verify=tls_context())
 
     def transcribe(
         self,
@@ -425,7 +435,7 @@ class AsyncClient(_BaseClient):
             default_headers=default_headers,
         )
         self._owns_http_client = http_client is None
-        self._http = http_client or httpx.AsyncClient()
+        self._http = http_client or httpx.AsyncClient(verify=tls_context())
 
     async def transcribe(
         self,
