@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .assertions import GradeContext, grade
 from .cache import ResponseCache
 from .config import Config, ProviderProfile
 from .errors import ConfigError
+from .prompts import Prompt
 from .providers import (
     ChatRequest,
     ClientPool,
@@ -28,9 +29,6 @@ from .providers import (
 )
 from .results import ERRORED, FAILED, PASSED, CaseResult
 from .suite import Case, Suite
-
-# (profile name, request, suite name) -> (completion, whether it came from the cache)
-CompleteCall = Callable[[str, ChatRequest, str], Awaitable[tuple[Completion, bool]]]
 
 
 @dataclass(frozen=True)
@@ -140,59 +138,32 @@ class Runner:
     ) -> list[CaseResult]:
         names = profiles_used(suites)
         self.check_keys(names)
-        semaphore = asyncio.Semaphore(self.options.concurrency)
         clients = ClientPool()
-        providers = {
-            name: self._provider(self.config.providers[name], clients) for name in names
-        }
-        uses_cache = self.cache.read or self.cache.write  # both off in replay mode
-        recording = self.options.mode == "record"
-
-        async def complete(
-            name: str, request: ChatRequest, suite: str
-        ) -> tuple[Completion, bool]:
-            provider = providers[name]
-            profile = provider.profile
-            cacheable = uses_cache and profile.calls_network
-            key = ResponseCache.key(profile, request) if cacheable else ""
-            if key and (hit := self.cache.get(key)) is not None:
-                self.cache_hits += 1
-                return hit, True
-            async with semaphore:
-                completion = await provider.complete(request)
-            # Only reached on success: an error raised above, and is never cached. The
-            # file write runs in a thread so that it does not hold up other responses.
-            if key and self.cache.write:
-                await asyncio.to_thread(self.cache.put, key, completion)
-            if recording and profile.calls_network:
-                self.recordings.put(profile, request, completion, suite)
-            return completion, False
+        calls = _Calls(
+            self,
+            {
+                name: self._provider(self.config.providers[name], clients)
+                for name in names
+            },
+        )
 
         async def run_one(
-            suite: Suite, case: Case, prompt_name: str, provider_name: str, repeat: int
+            suite: Suite, case: Case, prompt: Prompt, provider: str, repeat: int
         ) -> CaseResult:
-            result = await self._run_case(
-                suite,
-                case,
-                prompt_name,
-                provider_name,
-                repeat,
-                complete,
-                providers,
-                semaphore,
-            )
+            result = await self._run_case(suite, case, prompt, provider, repeat, calls)
             if on_result:
                 on_result(result)
             return result
 
         jobs = [
-            run_one(suite, case, prompt.name, provider_name, repeat)
+            run_one(suite, case, prompt, provider, repeat)
             for suite in suites
             for case in suite.cases
             for prompt in suite.prompts
-            for provider_name in suite.providers
+            for provider in suite.providers
             for repeat in range(self.options.repeat)
         ]
+        recording = self.options.mode == "record"
         try:
             results = list(await asyncio.gather(*jobs))
             if recording and self.options.prune_recordings:
@@ -209,16 +180,13 @@ class Runner:
         self,
         suite: Suite,
         case: Case,
-        prompt_name: str,
+        prompt: Prompt,
         provider_name: str,
         repeat: int,
-        complete: CompleteCall,
-        providers: dict[str, Provider],
-        semaphore: asyncio.Semaphore,
+        calls: _Calls,
     ) -> CaseResult:
         profile = self.config.providers[provider_name]
-        prompt = next(p for p in suite.prompts if p.name == prompt_name)
-        messages = case.messages[prompt_name]
+        messages = case.messages[prompt.name]
         request = ChatRequest(
             messages=messages,
             params={**profile.params, **prompt.params},
@@ -228,7 +196,7 @@ class Runner:
         result = CaseResult(
             suite=suite.name,
             case=case.id,
-            prompt=prompt_name,
+            prompt=prompt.name,
             provider=provider_name,
             repeat=repeat,
             outcome=ERRORED,
@@ -236,12 +204,10 @@ class Runner:
             description=case.description,
             threshold=case.threshold,
         )
-
-        async def ask(name: str, req: ChatRequest) -> tuple[Completion, bool]:
-            return await complete(name, req, suite.name)
-
         try:
-            completion, result.cached = await ask(provider_name, request)
+            completion, result.cached = await calls.complete(
+                provider_name, request, suite.name
+            )
         except ProviderError as exc:
             result.error = str(exc)
             return result
@@ -254,21 +220,6 @@ class Runner:
         result.cost_usd = profile.cost_usd(
             completion.prompt_tokens, completion.completion_tokens
         )
-
-        async def judge(name: str, judge_request: ChatRequest) -> Completion:
-            params = {**self.config.providers[name].params, **judge_request.params}
-            return (await ask(name, replace(judge_request, params=params)))[0]
-
-        async def embed(name: str, texts: list[str]) -> list[list[float]]:
-            provider = providers[name]
-            async with semaphore:
-                vectors = await provider.embed(texts)
-            if self.options.mode == "record" and provider.profile.calls_network:
-                self.recordings.put_embeddings(
-                    provider.profile, texts, vectors, suite.name
-                )
-            return vectors
-
         context = GradeContext(
             completion=completion,
             profile=profile,
@@ -276,26 +227,75 @@ class Runner:
             variables=case.variables,
             case_id=case.id,
             repeat=repeat,
-            judge=judge,
-            embed=embed,
+            judge=lambda name, req: calls.judge(name, req, suite.name),
+            embed=lambda name, texts: calls.embed(name, texts, suite.name),
             tools=prompt.tools,
         )
         for assertion in case.assertions:
             result.assertions.append(await grade(assertion, context))
-        counted = [a for a in result.assertions if not a.skipped]
-        errors = [a.error for a in counted if a.error]
-        total = sum(a.weight for a in counted)
-        earned = sum(a.weight for a in counted if a.passed)
-        result.score = (
-            earned / total if total else float(all(a.passed for a in counted))
-        )
-        if errors:
-            result.error = "; ".join(errors)
-        elif result.score >= case.threshold - 1e-9:
-            result.outcome = PASSED
-        else:
-            result.outcome = FAILED
+        _score(result, case.threshold)
         return result
+
+
+def _score(result: CaseResult, threshold: float) -> None:
+    """The weighted share of assertions passed, skipped ones left out; the outcome."""
+    counted = [a for a in result.assertions if not a.skipped]
+    errors = [a.error for a in counted if a.error]
+    total = sum(a.weight for a in counted)
+    earned = sum(a.weight for a in counted if a.passed)
+    result.score = earned / total if total else float(all(a.passed for a in counted))
+    if errors:
+        result.error = "; ".join(errors)
+    elif result.score >= threshold - 1e-9:
+        result.outcome = PASSED
+    else:
+        result.outcome = FAILED
+
+
+class _Calls:
+    """The calls of one run: through the cache, at most `concurrency` at once, and
+    into the recordings in record mode."""
+
+    def __init__(self, runner: Runner, providers: dict[str, Provider]) -> None:
+        self.runner = runner
+        self.providers = providers
+        self.semaphore = asyncio.Semaphore(runner.options.concurrency)
+        self.recording = runner.options.mode == "record"
+
+    async def complete(
+        self, name: str, request: ChatRequest, suite: str
+    ) -> tuple[Completion, bool]:
+        """The completion, and whether it came from the cache."""
+        provider, cache = self.providers[name], self.runner.cache
+        profile = provider.profile
+        cacheable = (cache.read or cache.write) and profile.calls_network
+        key = ResponseCache.key(profile, request) if cacheable else ""
+        if key and (hit := cache.get(key)) is not None:
+            self.runner.cache_hits += 1
+            return hit, True
+        async with self.semaphore:
+            completion = await provider.complete(request)
+        # Only reached on success: an error raised above, and is never cached. The
+        # file write runs in a thread so that it does not hold up other responses.
+        if key and cache.write:
+            await asyncio.to_thread(cache.put, key, completion)
+        if self.recording and profile.calls_network:
+            self.runner.recordings.put(profile, request, completion, suite)
+        return completion, False
+
+    async def judge(self, name: str, request: ChatRequest, suite: str) -> Completion:
+        params = {**self.runner.config.providers[name].params, **request.params}
+        return (await self.complete(name, replace(request, params=params), suite))[0]
+
+    async def embed(self, name: str, texts: list[str], suite: str) -> list[list[float]]:
+        provider = self.providers[name]
+        async with self.semaphore:
+            vectors = await provider.embed(texts)
+        if self.recording and provider.profile.calls_network:
+            self.runner.recordings.put_embeddings(
+                provider.profile, texts, vectors, suite
+            )
+        return vectors
 
 
 def run_suites(

@@ -201,69 +201,223 @@ def _matches(case_id: str, suite: str, patterns: list[str]) -> bool:
     return False
 
 
-def load_suite(
-    path: Path,
-    config: Config,
-    library: PromptLibrary,
-    providers_override: list[str] | None = None,
-    judge_override: str | None = None,
-    case_filter: list[str] | None = None,
-) -> Suite:
-    shown = display_path(path)
-    problems: list[str] = []
+@dataclass(frozen=True)
+class Selection:
+    """What the command line changes in every suite it loads."""
 
-    def problem(where: str, what: str) -> None:
-        problems.append(f"{shown}: {where}{what}" if where else f"{shown}: {what}")
+    providers: list[str] | None = None  # --provider: instead of each suite's own
+    judge: str | None = None  # --judge: grades every llm-judge assertion
+    cases: list[str] | None = None  # --filter: the case ids (or globs) to run
 
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise SuiteError(
-            [f"{shown}: expected a mapping with prompts, providers and cases"]
-        )
-    for key in sorted(set(raw) - SUITE_FIELDS):
-        problem("", _unknown_field(key, SUITE_FIELDS))
 
-    prompts: list[Prompt] = []
-    prompt_names = _names(raw, "prompts")
-    if prompt_names is None:
-        problem(
-            "", "'prompts' must list prompt files in prompts/, e.g. [extract_ticket]"
-        )
-    for name in prompt_names or []:
-        try:
-            prompts.append(library.get(name))
-        except ConfigError as exc:
-            problem("", str(exc))
+@dataclass
+class _Defaults:
+    variables: dict[str, Any]
+    assertions: list[Any]
+    threshold: float
 
-    provider_names = providers_override or _names(raw, "providers")
-    if provider_names is None:
-        problem(
-            "",
-            "'providers' must list provider profiles from harness.yaml:"
-            f" {', '.join(config.providers)}",
-        )
-    for name in provider_names or []:
-        if name not in config.providers:
-            problem(
-                "",
-                f"unknown provider '{name}'; harness.yaml defines"
-                f" {', '.join(config.providers)}",
+
+class _SuiteLoader:
+    """Reads one suite file, collecting every problem instead of stopping at one."""
+
+    def __init__(
+        self, path: Path, config: Config, library: PromptLibrary, selection: Selection
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.library = library
+        self.selection = selection
+        self.shown = display_path(path)
+        self.problems: list[str] = []
+
+    def problem(self, where: str, what: str) -> None:
+        self.problems.append(f"{self.shown}: {where}{what}")
+
+    def load(self) -> Suite:
+        raw = read_yaml(self.path)
+        if not isinstance(raw, dict):
+            raise SuiteError(
+                [f"{self.shown}: expected a mapping with prompts, providers and cases"]
             )
-    judge = judge_override or raw.get("judge") or config.judge_provider
-    if judge is not None and judge not in config.providers:
-        problem("", f"judge '{judge}' is not a provider in harness.yaml")
-        judge = None
-    parse_context = ParseContext(
-        suite_dir=path.parent,
-        root=config.root,
-        providers=config.providers,
-        judge_provider=judge,
-        embedding_provider=config.embedding_provider,
-        judge_forced=judge_override is not None,
-    )
+        for key in sorted(set(raw) - SUITE_FIELDS):
+            self.problem("", _unknown_field(key, SUITE_FIELDS))
+        prompts = self.prompts(raw)
+        providers = self.providers(raw)
+        judge = self.judge(raw)
+        self.parse_context = ParseContext(
+            suite_dir=self.path.parent,
+            root=self.config.root,
+            providers=self.config.providers,
+            judge_provider=judge,
+            embedding_provider=self.config.embedding_provider,
+            judge_forced=self.selection.judge is not None,
+        )
+        defaults = self.defaults(raw)
+        cases: list[Case] = []
+        seen: set[str] = set()
+        for origin, raw_case in self.entries(raw):
+            case = self.case(origin, raw_case, defaults, prompts, seen)
+            if case is not None:
+                cases.append(case)
+        if self.problems:
+            raise SuiteError(self.problems)
+        return Suite(
+            name=self.path.stem,
+            path=self.path,
+            description=str(raw.get("description", "")),
+            prompts=tuple(prompts),
+            providers=tuple(providers),
+            cases=tuple(cases),
+            judge=judge,
+        )
+
+    def prompts(self, raw: dict[str, Any]) -> list[Prompt]:
+        names = _names(raw, "prompts")
+        if names is None:
+            self.problem(
+                "",
+                "'prompts' must list prompt files in prompts/, e.g. [extract_ticket]",
+            )
+        prompts = []
+        for name in names or []:
+            try:
+                prompts.append(self.library.get(name))
+            except ConfigError as exc:
+                self.problem("", str(exc))
+        return prompts
+
+    def providers(self, raw: dict[str, Any]) -> list[str]:
+        known = self.config.providers
+        names = self.selection.providers or _names(raw, "providers")
+        if names is None:
+            self.problem(
+                "",
+                "'providers' must list provider profiles from harness.yaml:"
+                f" {', '.join(known)}",
+            )
+        for name in names or []:
+            if name not in known:
+                self.problem(
+                    "",
+                    f"unknown provider '{name}';"
+                    f" harness.yaml defines {', '.join(known)}",
+                )
+        return names or []
+
+    def judge(self, raw: dict[str, Any]) -> str | None:
+        judge = self.selection.judge or raw.get("judge") or self.config.judge_provider
+        if judge is not None and judge not in self.config.providers:
+            self.problem("", f"judge '{judge}' is not a provider in harness.yaml")
+            return None
+        return str(judge) if judge is not None else None
+
+    def assertion_list(self, items: Any, where: str) -> list[Any]:
+        if items is None:
+            return []
+        if not isinstance(items, list):
+            self.problem(where, "'assert' must be a list of assertions")
+            return []
+        return items
+
+    def defaults(self, raw: dict[str, Any]) -> _Defaults:
+        where = "defaults: "
+        defaults = raw.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            self.problem(
+                "", "'defaults' must be a mapping with vars, assert and threshold"
+            )
+            defaults = {}
+        for key in sorted(set(defaults) - DEFAULTS_FIELDS):
+            self.problem(where, _unknown_field(key, DEFAULTS_FIELDS))
+        variables = defaults.get("vars") or {}
+        if not isinstance(variables, dict):
+            self.problem(where, "'vars' must be a mapping of variable names to values")
+            variables = {}
+        threshold = _threshold(defaults, 1.0)
+        if threshold is None:
+            self.problem(where, "'threshold' must be a number from 0 to 1")
+            threshold = 1.0
+        assertions = self.assertion_list(defaults.get("assert"), where)
+        return _Defaults(variables, assertions, threshold)
+
+    def entries(self, raw: dict[str, Any]) -> list[tuple[str, Any]]:
+        """(where each case came from, the case as written), case files expanded."""
+        raw_cases = raw.get("cases")
+        if isinstance(raw_cases, str):
+            raw_cases = [raw_cases]
+        if not isinstance(raw_cases, list) or not raw_cases:
+            self.problem("", "'cases' must be a non-empty list of cases or case files")
+            return []
+        entries: list[tuple[str, Any]] = []
+        for number, item in enumerate(raw_cases, start=1):
+            if not isinstance(item, str):
+                entries.append((f"case {number}", item))
+                continue
+            try:
+                loaded = read_case_file(self.path.parent / item)
+            except ConfigError as exc:
+                self.problem("", str(exc))
+                continue
+            entries.extend(
+                (f"{item} row {row}", case) for row, case in enumerate(loaded, 1)
+            )
+        return entries
+
+    def case(
+        self,
+        origin: str,
+        raw_case: Any,
+        defaults: _Defaults,
+        prompts: list[Prompt],
+        seen: set[str],
+    ) -> Case | None:
+        if not isinstance(raw_case, dict):
+            self.problem(f"{origin}: ", "expected a mapping with vars and assert")
+            return None
+        case_id = raw_case.get("id") or origin.replace(" ", "-")
+        if not isinstance(case_id, str | int) or isinstance(case_id, bool):
+            self.problem(f"{origin}: ", f"'id' must be text, got {case_id!r}")
+            return None
+        case_id = str(case_id)
+        where = f"case '{case_id}': "
+        if case_id in seen:
+            self.problem(where, "duplicate id; each case needs its own")
+        seen.add(case_id)
+        wanted = self.selection.cases
+        if wanted and not _matches(case_id, self.path.stem, wanted):
+            return None
+        for key in sorted(set(raw_case) - CASE_FIELDS):
+            self.problem(where, _unknown_field(key, CASE_FIELDS))
+        case_vars = raw_case.get("vars") or {}
+        if not isinstance(case_vars, dict):
+            self.problem(where, "'vars' must be a mapping of variable names to values")
+            return None
+        variables = {**defaults.variables, **case_vars}
+        items = defaults.assertions + self.assertion_list(raw_case.get("assert"), where)
+        if not items:
+            self.problem(
+                where,
+                "no assertions: a case must check something"
+                " (add 'assert' here or in defaults)",
+            )
+        threshold = _threshold(raw_case, defaults.threshold)
+        if threshold is None:
+            self.problem(where, "'threshold' must be a number from 0 to 1")
+            return None
+        description = raw_case.get("description", "")
+        if not isinstance(description, str):
+            self.problem(where, "'description' must be text")
+        return Case(
+            case_id,
+            str(description),
+            variables,
+            tuple(self.assertions(items, variables, where)),
+            threshold,
+            self.render(prompts, variables, where),
+        )
 
     def assertions(
-        items: list[Any], variables: dict[str, Any], where: str
+        self, items: list[Any], variables: dict[str, Any], where: str
     ) -> list[Assertion]:
         parsed = []
         for number, item in enumerate(items, start=1):
@@ -275,133 +429,30 @@ def load_suite(
                         else value
                         for key, value in item.items()
                     }
-                parsed.append(parse_assertion(item, parse_context))
+                parsed.append(parse_assertion(item, self.parse_context))
             except MissingVariableError as exc:
-                problem(where, f"assertion {number}: unknown variable: {exc}")
+                self.problem(where, f"assertion {number}: unknown variable: {exc}")
             except ValueError as exc:
-                problem(where, f"assertion {number}: {exc}")
+                self.problem(where, f"assertion {number}: {exc}")
         return parsed
 
-    def assertion_list(items: Any, where: str) -> list[Any]:
-        if items is None:
-            return []
-        if not isinstance(items, list):
-            problem(where, "'assert' must be a list of assertions")
-            return []
-        return items
-
-    defaults = raw.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        problem("", "'defaults' must be a mapping with vars, assert and threshold")
-        defaults = {}
-    for key in sorted(set(defaults) - DEFAULTS_FIELDS):
-        problem(
-            "defaults: ",
-            _unknown_field(key, DEFAULTS_FIELDS),
-        )
-    default_vars = defaults.get("vars") or {}
-    if not isinstance(default_vars, dict):
-        problem("defaults: ", "'vars' must be a mapping of variable names to values")
-        default_vars = {}
-    default_assertions = assertion_list(defaults.get("assert"), "defaults: ")
-    default_threshold = _threshold(defaults, 1.0)
-    if default_threshold is None:
-        problem("defaults: ", "'threshold' must be a number from 0 to 1")
-        default_threshold = 1.0
-
-    raw_cases = raw.get("cases")
-    if isinstance(raw_cases, str):
-        raw_cases = [raw_cases]
-    if not isinstance(raw_cases, list) or not raw_cases:
-        problem("", "'cases' must be a non-empty list of cases or case files")
-        raw_cases = []
-    entries: list[tuple[str, Any]] = []  # (where it came from, the raw case)
-    for number, item in enumerate(raw_cases, start=1):
-        if isinstance(item, str):
-            try:
-                loaded = read_case_file(path.parent / item)
-            except ConfigError as exc:
-                problem("", str(exc))
-                continue
-            entries.extend(
-                (f"{item} row {row}", case) for row, case in enumerate(loaded, 1)
-            )
-        else:
-            entries.append((f"case {number}", item))
-
-    cases: list[Case] = []
-    seen: set[str] = set()
-    for origin, raw_case in entries:
-        if not isinstance(raw_case, dict):
-            problem(f"{origin}: ", "expected a mapping with vars and assert")
-            continue
-        case_id = raw_case.get("id") or origin.replace(" ", "-")
-        if not isinstance(case_id, str | int) or isinstance(case_id, bool):
-            problem(f"{origin}: ", f"'id' must be text, got {case_id!r}")
-            continue
-        case_id = str(case_id)
-        where = f"case '{case_id}': "
-        if case_id in seen:
-            problem(where, "duplicate id; each case needs its own")
-        seen.add(case_id)
-        if case_filter and not _matches(case_id, path.stem, case_filter):
-            continue
-        for key in sorted(set(raw_case) - CASE_FIELDS):
-            problem(where, _unknown_field(key, CASE_FIELDS))
-        case_vars = raw_case.get("vars") or {}
-        if not isinstance(case_vars, dict):
-            problem(where, "'vars' must be a mapping of variable names to values")
-            continue
-        variables = {**default_vars, **case_vars}
-        items = default_assertions + assertion_list(raw_case.get("assert"), where)
-        case_assertions = assertions(items, variables, where)
-        if not items:
-            problem(
-                where,
-                "no assertions: a case must check something"
-                " (add 'assert' here or in defaults)",
-            )
-        threshold = _threshold(raw_case, default_threshold)
-        if threshold is None:
-            problem(where, "'threshold' must be a number from 0 to 1")
-            continue
-        description = raw_case.get("description", "")
-        if not isinstance(description, str):
-            problem(where, "'description' must be text")
+    def render(
+        self, prompts: list[Prompt], variables: dict[str, Any], where: str
+    ) -> dict[str, list[dict[str, str]]]:
         rendered = {}
         for prompt in prompts:
             try:
                 rendered[prompt.name] = prompt.render(variables)
             except MissingVariableError as exc:
-                problem(where, f"prompt '{prompt.name}': unknown variable: {exc}")
+                self.problem(where, f"prompt '{prompt.name}': unknown variable: {exc}")
             # A template can also fail on some values, e.g. a filter given a number.
             except Exception as exc:
-                problem(
+                self.problem(
                     where,
                     f"prompt '{prompt.name}': cannot render:"
                     f" {type(exc).__name__}: {exc}",
                 )
-        cases.append(
-            Case(
-                case_id,
-                str(description),
-                variables,
-                tuple(case_assertions),
-                threshold,
-                rendered,
-            )
-        )
-    if problems:
-        raise SuiteError(problems)
-    return Suite(
-        name=path.stem,
-        path=path,
-        description=str(raw.get("description", "")),
-        prompts=tuple(prompts),
-        providers=tuple(provider_names or ()),
-        cases=tuple(cases),
-        judge=judge,
-    )
+        return rendered
 
 
 def discover_suites(config: Config) -> list[Path]:
@@ -422,6 +473,7 @@ def load_suites(
     case_filter: list[str] | None = None,
 ) -> list[Suite]:
     """Loads every suite, then raises one SuiteError listing all their problems."""
+    selection = Selection(providers_override, judge_override, case_filter)
     library = PromptLibrary(config.prompts_dir)
     suites: list[Suite] = []
     problems: list[str] = []
@@ -435,16 +487,7 @@ def load_suites(
             problems.append(f"{path}: no such suite file")
             continue
         try:
-            suites.append(
-                load_suite(
-                    path,
-                    config,
-                    library,
-                    providers_override,
-                    judge_override,
-                    case_filter,
-                )
-            )
+            suites.append(_SuiteLoader(path, config, library, selection).load())
         except SuiteError as exc:
             problems.extend(exc.problems)
         except ConfigError as exc:
