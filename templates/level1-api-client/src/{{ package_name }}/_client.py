@@ -268,7 +268,10 @@ class _BaseClient:
             problem = f"cannot be decoded (Content-Encoding {encoding}): {decode_error}"
         else:
             try:
-                return parse_transcription(json.loads(body), self.provider)
+                result = parse_transcription(json.loads(body), self.provider)
+                return result.model_copy(
+                    update={"request_id": self._request_id(response)}
+                )
             except ValueError as error:
                 # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is
                 # pydantic's ValidationError: each says where the body went wrong.

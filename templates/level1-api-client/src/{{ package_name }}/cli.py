@@ -235,7 +235,12 @@ def _output_paths(files: Sequence[str], folder: Path | None) -> dict[str, Path]:
 
 def _item_record(item: BatchItem) -> dict[str, Any]:
     if item.transcription is not None:
-        return {"file": item.file, **item.transcription.model_dump()}
+        transcription = item.transcription
+        return {
+            "file": item.file,
+            **transcription.model_dump(),
+            "request_id": transcription.request_id,
+        }
     error = item.error
     return {
         "file": item.file,

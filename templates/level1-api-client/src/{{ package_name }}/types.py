@@ -32,6 +32,8 @@ class Transcription(BaseModel):
     segments: list[Segment] = Field(default_factory=list)
     language: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
+    # The service's x-request-id for this answer, to quote when asking its support.
+    request_id: str | None = Field(default=None, repr=False, exclude=True)
 
 
 class _Wire(BaseModel):
