@@ -430,10 +430,50 @@ def _field_name(key: str, taken: set[str]) -> str:
     return name
 
 
+def _literal(value: object) -> str:
+    """Python source for a JSON-like value, its strings quoted as ruff quotes them."""
+    if isinstance(value, str):
+        if '"' in value and "'" not in value:
+            return repr(value)
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        items = ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    return repr(value)
+
+
+def _field_line(name: str, kind: str, options: list[str]) -> str:
+    line = f"    {name}: {kind} = Field({', '.join(options)})"
+    if len(line) <= 88:
+        return line
+    # One argument a line, as ruff format writes a call that does not fit.
+    arguments = [f"        {option}," for option in options]
+    return "\n".join([f"    {name}: {kind} = Field(", *arguments, "    )"])
+
+
 def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> str:
     """Python source of a pydantic model with one field per key of `defaults`."""
     if not class_name.isidentifier() or keyword.iskeyword(class_name):
         raise ConfigError(f"{class_name!r} is not a valid class name")
+    fields: list[str] = []
+    taken: set[str] = set()
+    for key, value in defaults.items():
+        name = _field_name(key, taken)
+        kind = _python_type(value)
+        if isinstance(value, dict | list):
+            options = [f"default_factory=lambda: {_literal(value)}"]
+        elif kind == "ScheduleField":
+            options = [f"parse_schedule({_literal(value)})"]
+        else:
+            options = [_literal(value)]
+        if name != key:
+            options.append(f"alias={_literal(key)}")
+        options.append(f"description={_literal(f'Upstream key {key}.')}")
+        fields.append(_field_line(name, kind, options))
+    body = "\n".join(fields)
+    typing_names = "Any, Literal" if "Any" in body else "Literal"
     lines = [
         f'"""Settings of the upstream, drafted from {source}.',
         "",
@@ -443,11 +483,15 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
         "",
         "from __future__ import annotations",
         "",
-        "from typing import Any, Literal",
+        f"from typing import {typing_names}",
         "",
         "from pydantic import BaseModel, ConfigDict, Field",
         "",
-        "from .schedule import parse_schedule",
+        *(
+            ["from .schedule import parse_schedule"]
+            if "parse_schedule(" in body
+            else []
+        ),
         "from .settings import Migration, ScheduleField",
         "",
         "SCHEMA_VERSION = 1",
@@ -461,20 +505,9 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
         '        extra="forbid", populate_by_name=True, validate_default=True',
         "    )",
         "",
-        "    schema_version: Literal[1] = 1",
+        _field_line(
+            "schema_version", "Literal[1]", ["1", 'description="Format version."']
+        ),
+        body,
     ]
-    taken: set[str] = set()
-    for key, value in defaults.items():
-        name = _field_name(key, taken)
-        kind = _python_type(value)
-        if isinstance(value, dict | list):
-            options = [f"default_factory=lambda: {value!r}"]
-        elif kind == "ScheduleField":
-            options = [f"parse_schedule({value!r})"]
-        else:
-            options = [repr(value)]
-        if name != key:
-            options.append(f"alias={key!r}")
-        options.append(f'description="Upstream key {key}."')
-        lines.append(f"    {name}: {kind} = Field({', '.join(options)})")
     return "\n".join(lines) + "\n"
