@@ -190,9 +190,13 @@ def am_in_progress(git: Git) -> bool:
 def refuse_if_dirty(project: Project, action: str) -> None:
     git = work_git(project)
     if (project.work_tree / ".git").is_dir() and am_in_progress(git):
+        if (project.state_dir / "rebase.json").is_file():
+            how = "`rebase --continue`, `rebase --skip` or `rebase --abort`"
+        else:
+            how = f"`git -C {project.work_tree} am --continue` or `am --abort`"
         raise DirtyTreeError(
-            f"{action}: a `git am` is in progress in {project.work_tree}: finish it"
-            " (`rebase --continue`) or give it up (`git am --abort`) first"
+            f"{action}: a `git am` is in progress in {project.work_tree}:"
+            f" finish or give it up first ({how})"
         )
     dirty = dirty_paths(project)
     if dirty:
