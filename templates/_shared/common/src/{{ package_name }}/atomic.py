@@ -30,7 +30,9 @@ def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
             dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
         )
     except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"cannot write {target}: a file sits where a folder must be") from None
+        raise ConfigError(
+            f"cannot write {target}: a file sits where a folder must be"
+        ) from None
     except PermissionError:
         raise ConfigError(f"cannot write {target}: permission denied") from None
     try:

@@ -8,8 +8,8 @@ with its `exit_code`; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 EXIT_OK = 0
-EXIT_FAILURE = 1  # the job ran and its result is a failure (a check, a test, a service)
-EXIT_USAGE = 2  # bad arguments, settings or input: nothing was done (argparse uses 2 too)
+EXIT_FAILURE = 1  # the job ran and its result is a failure (a check, a service)
+EXIT_USAGE = 2  # bad arguments, settings or input: nothing done (argparse uses 2 too)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 EXIT_BROKEN_PIPE = 141  # the reader of our output went away (`... | head`)
 

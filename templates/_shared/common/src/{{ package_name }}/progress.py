@@ -1,8 +1,8 @@
 """A one-line progress bar for a terminal.
 
-A few lines instead of a dependency. It draws only on a terminal and at most ten times a
-second, so log files, CI output and the extra processes of a multi-process job stay
-clean; whatever the bar showed that matters is printed or logged by its caller at the end.
+A few lines instead of a dependency. It draws only on a terminal and at most ten times
+a second, so log files, CI output and the extra processes of a multi-process job stay
+clean; what the bar showed that matters is printed or logged by its caller at the end.
 """
 
 from __future__ import annotations

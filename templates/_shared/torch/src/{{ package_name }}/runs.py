@@ -25,25 +25,30 @@ def create_run_dir(root: str | Path, name: str) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"run folder root {root} is a file, or lies under one") from None
+        raise ConfigError(f"run root {root} is a file, or lies under one") from None
     except PermissionError:
-        raise ConfigError(f"cannot create the run folder root {root}: permission denied") from None
+        raise ConfigError(f"cannot create run root {root}: permission denied") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in range(1, 10_000):
-        path = root / (f"{stamp}-{name}" if suffix == 1 else f"{stamp}-{name}-{suffix}")
+        stem = f"{stamp}-{name}" if suffix == 1 else f"{stamp}-{name}-{suffix}"
+        path = root / stem
         try:
             path.mkdir()
         except FileExistsError:
             continue
         except PermissionError:
-            raise ConfigError(f"cannot create a run folder in {root}: permission denied") from None
+            raise ConfigError(
+                f"cannot create a run folder in {root}: permission denied"
+            ) from None
         return path
     raise ConfigError(f"{root} already holds 9999 runs named {stamp}-{name}")
 
 
 def latest_run(root: str | Path, holding: str) -> Path:
     """The run folder under `root` whose file `holding` was written most recently."""
-    candidates = sorted(Path(root).glob(f"*/{holding}"), key=lambda path: path.stat().st_mtime)
+    candidates = sorted(
+        Path(root).glob(f"*/{holding}"), key=lambda path: path.stat().st_mtime
+    )
     if not candidates:
         raise ConfigError(f"no run under {root}/ has a {holding}")
     return candidates[-1].parents[len(Path(holding).parts) - 1]

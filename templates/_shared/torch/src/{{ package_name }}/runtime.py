@@ -84,19 +84,15 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if precision == "bf16":
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError(
-                "precision=bf16: this GPU does not support bfloat16 "
-                "(use fp16 or fp32)"
+                "precision=bf16: this GPU does not support bfloat16 (use fp16 or fp32)"
             )
         if device.type == "mps":
-            raise ConfigError(
-                "precision=bf16: not supported here on mps (use fp32)"
-            )
+            raise ConfigError("precision=bf16: not supported here on mps (use fp32)")
         return torch.bfloat16
     # fp16 needs a gradient scaler, which this project runs on CUDA only.
     if device.type != "cuda":
         raise ConfigError(
-            f"precision=fp16: needs a CUDA device, not {device.type} "
-            "(use bf16 or fp32)"
+            f"precision=fp16: needs a CUDA device, not {device.type} (use bf16 or fp32)"
         )
     return torch.float16
 
