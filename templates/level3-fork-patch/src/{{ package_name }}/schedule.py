@@ -3,16 +3,20 @@
 Grammar (deforum's schedule syntax, with a safe arithmetic subset):
 
     schedule := keyframe ("," keyframe)*
-    keyframe := FRAME ":" "(" expr ")"          FRAME: a whole number, 0 or more
+    keyframe := frame ":" "(" expr ")"
+    frame    := WHOLE_NUMBER | '"' expr '"'      a quoted frame may use max_f and s
     expr     := term (("+" | "-") term)*
     term     := unary (("*" | "/" | "%") unary)*
     unary    := ("-" | "+") unary | power
     power    := atom ("**" unary)?
     atom     := NUMBER | NAME | FUNCTION "(" expr ("," expr)* ")" | "(" expr ")"
 
-NAME is `t` (the frame being rendered), `max_f` (the number of frames), `pi` or `e`;
-FUNCTION is one of sin, cos, tan, abs, sqrt, exp, log, floor, ceil, min, max. A bare
-number ("0.75", as some UIs save a constant) reads as "0:(0.75)" when allowed.
+NAME is `t` (the frame being rendered), `max_f` (the last frame's number: the frame
+count less one, as in deforum), `s` (the seed), `pi` or `e`; FUNCTION is one of sin,
+cos, tan, abs, sqrt, exp, log, floor, ceil, min, max. A quoted frame (`"max_f-1":(0)`)
+is computed when the frame count is known; where two keyframes then land on one frame,
+the later one wins, as in deforum.
+A bare number ("0.75", as some UIs save a constant) reads as "0:(0.75)" when allowed.
 Between keyframes whose expressions do not use `t`, values are interpolated linearly.
 """
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-VARIABLES = ("t", "max_f")
+VARIABLES = ("t", "max_f", "s")
 CONSTANTS = {"pi": math.pi, "e": math.e}
 FUNCTIONS: dict[str, tuple[int, int, Callable[..., float]]] = {
     # name: (fewest arguments, most arguments, function)
@@ -82,32 +86,43 @@ Expr = Num | Var | Neg | BinOp | Call
 
 @dataclass(frozen=True)
 class Schedule:
-    """Keyframes (frame, expression), sorted by frame, each frame once."""
+    """Keyframes (frame, expression): whole-number frames sorted and each once, then
+    the quoted frame expressions in the order given."""
 
-    keyframes: tuple[tuple[int, Expr], ...]
+    keyframes: tuple[tuple[int | Expr, Expr], ...]
 
     def __str__(self) -> str:
         return format_schedule(self)
 
-    def values(self, frames: int) -> list[float]:
+    def values(self, frames: int, seed: int = 0) -> list[float]:
         """One value per frame, 0 to frames - 1."""
-        return [self.value_at(frame, frames) for frame in range(frames)]
+        return [self.value_at(frame, frames, seed) for frame in range(frames)]
 
-    def value_at(self, frame: int, frames: int) -> float:
-        keyframes = self.keyframes
+    def resolved(self, frames: int, seed: int = 0) -> list[tuple[int, Expr]]:
+        """Keyframes at whole frames, sorted; a later keyframe wins a shared frame."""
+        placed: dict[int, Expr] = {}
+        for frame, expr in self.keyframes:
+            if not isinstance(frame, int):
+                frame = int(evaluate(frame, t=0, max_f=frames - 1, s=seed))
+            placed[frame] = expr
+        return sorted(placed.items(), key=lambda pair: pair[0])
+
+    def value_at(self, frame: int, frames: int, seed: int = 0) -> float:
+        keyframes = self.resolved(frames, seed)
         index = max((i for i, (f, _) in enumerate(keyframes) if f <= frame), default=0)
         start, expr = keyframes[index]
         if uses_t(expr) or index + 1 == len(keyframes) or frame < start:
-            return evaluate(expr, t=frame, max_f=frames)
+            return evaluate(expr, t=frame, max_f=frames - 1, s=seed)
         end, next_expr = keyframes[index + 1]
-        low = evaluate(expr, t=start, max_f=frames)
-        high = evaluate(next_expr, t=end, max_f=frames)
+        low = evaluate(expr, t=start, max_f=frames - 1, s=seed)
+        high = evaluate(next_expr, t=end, max_f=frames - 1, s=seed)
         return low + (high - low) * (frame - start) / (end - start)
 
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<quoted>\"[^\"]*\"|'[^']*')"
     r"|(?P<op>\*\*|[-+*/%(),:]))"
 )
 
@@ -167,24 +182,45 @@ class _Parser:
 
     def schedule(self) -> Schedule:
         keyframes: dict[int, Expr] = {}
+        computed: list[tuple[int | Expr, Expr]] = []
         while True:
             kind, value, _ = self.token
-            if kind != "number" or not value.isdigit():
-                raise self.fail("a frame number")
+            frame: int | Expr
+            if kind == "quoted":
+                frame = self.frame_expression(value[1:-1])
+            elif kind == "number" and value.isdigit():
+                frame = int(value)
+                if frame in keyframes:
+                    raise ScheduleError(
+                        f"{_quote(self.text)}: frame {frame} is given twice"
+                    )
+            else:
+                raise self.fail('a frame number or a quoted frame ("max_f-1")')
             self.index += 1
-            frame = int(value)
-            if frame in keyframes:
-                raise ScheduleError(
-                    f"{_quote(self.text)}: frame {frame} is given twice"
-                )
             self.expect(":")
             self.expect("(")
-            keyframes[frame] = self.expr()
+            expr = self.expr()
             self.expect(")")
+            if isinstance(frame, int):
+                keyframes[frame] = expr
+            else:
+                computed.append((frame, expr))
             if self.token[0] == "end":
                 break
             self.expect(",")
-        return Schedule(tuple(sorted(keyframes.items(), key=lambda pair: pair[0])))
+        ordered: list[tuple[int | Expr, Expr]] = [
+            (frame, keyframes[frame]) for frame in sorted(keyframes)
+        ]
+        return Schedule(tuple(ordered + computed))
+
+    def frame_expression(self, text: str) -> Expr:
+        inner = _Parser(text)
+        node = inner.expr()
+        if inner.token[0] != "end":
+            raise inner.fail("the end of the quoted frame")
+        if uses_t(node):
+            raise ScheduleError(f"{_quote(self.text)}: a frame cannot depend on t")
+        return node
 
     def expr(self) -> Expr:
         self.depth += 1
@@ -313,9 +349,14 @@ def _wrap(node: Expr, needed: int) -> str:
     return text if _precedence(node) >= needed else f"({text})"
 
 
+def format_frame(frame: int | Expr) -> str:
+    return str(frame) if isinstance(frame, int) else f'"{format_expr(frame)}"'
+
+
 def format_schedule(schedule: Schedule) -> str:
     return ", ".join(
-        f"{frame}:({format_expr(expr)})" for frame, expr in schedule.keyframes
+        f"{format_frame(frame)}:({format_expr(expr)})"
+        for frame, expr in schedule.keyframes
     )
 
 
@@ -331,10 +372,10 @@ def uses_t(node: Expr) -> bool:
     return False
 
 
-def evaluate(node: Expr, *, t: float, max_f: float) -> float:
-    """The value of an expression at frame `t` of `max_f`; ScheduleError on errors."""
+def evaluate(node: Expr, *, t: float, max_f: float, s: float = 0) -> float:
+    """The value of an expression at frame `t`; ScheduleError on math errors."""
     try:
-        value = _evaluate(node, {"t": t, "max_f": max_f, **CONSTANTS})
+        value = _evaluate(node, {"t": t, "max_f": max_f, "s": s, **CONSTANTS})
     except (ZeroDivisionError, ValueError, OverflowError) as error:
         raise ScheduleError(f"{format_expr(node)!r} at t={t:g}: {error}") from None
     if not math.isfinite(value):

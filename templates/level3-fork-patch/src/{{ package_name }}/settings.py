@@ -63,7 +63,7 @@ ScheduleField = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\s*\d+\s*:\s*\(.+\)(\s*,\s*\d+\s*:\s*\(.+\))*\s*$",
+            "format": "keyframe-schedule",
             "examples": ["0:(1.0), 30:(1.02)", "0:(0.5 + 0.1 * sin(t / 8))"],
         }
     ),
@@ -288,7 +288,7 @@ def _type_name(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
         return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in spec["enum"])
     if "const" in spec:
         return f"`{json.dumps(spec['const'])}`"
-    if "examples" in spec and spec.get("type") == "string" and "pattern" in spec:
+    if spec.get("format") == "keyframe-schedule":
         return "schedule"
     if "anyOf" in spec:
         return " or ".join(
