@@ -380,7 +380,7 @@ def evaluate(node: Expr, *, t: float, max_f: float, s: float = 0) -> float:
         raise ScheduleError(f"{format_expr(node)!r} at t={t:g}: {error}") from None
     if not math.isfinite(value):
         raise ScheduleError(f"{format_expr(node)!r} at t={t:g}: not a finite number")
-    return value
+    return float(value)
 
 
 def _evaluate(node: Expr, names: dict[str, float]) -> float:
