@@ -19,7 +19,7 @@ from .atomic import write_json_atomic
 from .commandline import PROG
 from .errors import ConfigError, Error
 from .gitcmd import Git
-from .project import Project, series_patches, write_pin
+from .project import Project, write_pin
 from .worktree import (
     BASE_REF,
     BRANCH,
@@ -29,6 +29,7 @@ from .worktree import (
     _remove_overlay_copies,
     am_in_progress,
     am_one,
+    checked_patches,
     compare,
     copy_overlay,
     export_patches,
@@ -117,7 +118,7 @@ def start(
             )
     fetch(project, revisions=(revision,) if _looks_like_id(revision) else ())
     onto = resolve_revision(project, revision)
-    patches = series_patches(project)
+    patches = checked_patches(project)
     _remove_overlay_copies(project, git)
     previous_head = git.rev("HEAD") or pin.commit
     git.run("update-ref", PREVIOUS_REF, previous_head)
@@ -207,7 +208,7 @@ def proceed(project: Project, action: str) -> dict[str, object]:
             )
     state.statuses[stopped] = SKIPPED if action == "skip" else RESOLVED
     state.save(project)
-    data = dict(series_patches(project))
+    data = dict(checked_patches(project))
     return _run(project, state, data)
 
 

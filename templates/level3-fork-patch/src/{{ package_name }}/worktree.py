@@ -18,7 +18,7 @@ from pathlib import Path
 from .atomic import write_bytes_atomic
 from .bundled import build_bundled_repository
 from .errors import ConfigError, Error
-from .gitcmd import Git, GitError, attributes_file, output_lines
+from .gitcmd import Git, GitError, attributes_file, last_line, output_lines
 from .patchfile import (
     add_filename_trailer,
     parse_patch,
@@ -125,10 +125,7 @@ def fetch(
         "fetch", "--quiet", "--no-write-fetch-head", url, *refspecs, check=False
     )
     if result.returncode != 0:
-        lines = [line for line in output_lines(result) if line.strip()]
-        raise GitError(
-            f"cannot fetch {pin.url}: {lines[-1] if lines else 'git fetch failed'}"
-        )
+        raise GitError(f"cannot fetch {pin.url}: {last_line(result)}")
     # Remember the upstream's default branch (`latest`), whatever its name.
     head = git.run("ls-remote", url, "HEAD", check=False).stdout.split()
     if head and git.ok("cat-file", "-e", head[0].decode() + "^{commit}"):
@@ -315,10 +312,24 @@ def am_one(git: Git, name: str, data: bytes, *extra: str) -> tuple[bool, list[st
     return result.returncode == 0, list(output_lines(result))
 
 
+def checked_patches(project: Project) -> list[tuple[str, bytes]]:
+    """The series' patches, each refused up front if it is not a patch file."""
+    patches = series_patches(project)
+    for position, (name, data) in enumerate(patches, start=1):
+        try:
+            parse_patch(data)
+            add_filename_trailer(data, name)
+        except ValueError as error:
+            raise ConfigError(
+                f"patch {position}/{len(patches)} {name}: {error}; nothing was done"
+            ) from None
+    return patches
+
+
 def apply(project: Project) -> ApplyResult:
     """Check out the pin, apply the series strictly, copy the overlay."""
     pin = project.load_pin()
-    patches = series_patches(project)
+    patches = checked_patches(project)
     git = work_git(project)
     if not (project.work_tree / ".git").is_dir() or not git.ok(
         "cat-file", "-e", f"{pin.commit}^{{commit}}"
