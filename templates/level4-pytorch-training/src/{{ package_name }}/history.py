@@ -94,7 +94,7 @@ def plot_segmentation(
             Patch(color=colour, label=name)
             for colour, name in zip(colours, class_names, strict=True)
         ],
-        loc="lower center",
+        loc="outside lower center",
         ncol=len(class_names),
         frameon=False,
     )
