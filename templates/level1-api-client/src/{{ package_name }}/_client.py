@@ -43,7 +43,8 @@ from ._errors import (
     safe_headers,
 )
 from ._input import AudioFile, AudioInput, read_audio
-from ._retry import RetryPolicy, retry_after_seconds, should_retry
+from ._retry import RetryPolicy
+from .http_retry import retry_after_seconds, should_retry
 from .types import Transcription, parse_transcription
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import hashlib
 import importlib
 import inspect
@@ -39,6 +38,7 @@ import httpx
 from .atomic import write_text_atomic
 from .config import ProviderProfile
 from .errors import ConfigError, Error
+from .http_retry import retry_after_seconds, should_retry
 
 REDACTED = "[REDACTED]"
 ERROR_EXCERPT = 300  # characters of a failed body shown in an error, after redaction
@@ -336,29 +336,6 @@ class RetryPolicy:
         )
 
 
-def retry_delay(headers: Mapping[str, str]) -> float | None:
-    """How long the server asks us to wait, in seconds: `retry-after-ms` (OpenAI's),
-    else `Retry-After` as seconds or an HTTP date (RFC 9110, 10.2.3); else None."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    milliseconds = lowered.get("retry-after-ms")
-    if milliseconds:
-        with contextlib.suppress(ValueError):
-            value = float(milliseconds) / 1000
-            if math.isfinite(value):
-                return max(0.0, value)
-    seconds = lowered.get("retry-after")
-    if not seconds:
-        return None
-    with contextlib.suppress(ValueError):
-        value = float(seconds)
-        if math.isfinite(value):
-            return max(0.0, value)
-    parsed = email.utils.parsedate_tz(seconds)
-    if parsed is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
-
-
 class ClientPool:
     """HTTP clients of one keep-alive connection each, lent out for one call at a time.
 
@@ -466,12 +443,9 @@ class OpenAIProvider:
                     return response, (time.perf_counter() - started) * 1000
                 # The whole body: RedactingProvider blanks secrets, then cuts it short.
                 problem = f"HTTP {status}: {response.text}"
-                should_retry = response.headers.get("x-should-retry", "").lower()
-                if should_retry == "false" or (
-                    should_retry != "true" and status != 429 and status < 500
-                ):
+                if not should_retry(status, response.headers):
                     raise ProviderError(problem)  # a bad request stays bad: no retry
-                asked = retry_delay(response.headers)
+                asked = retry_after_seconds(response.headers)
                 if asked is not None:
                     wait = min(asked, self.retry.max_wait_s)
             if attempt + 1 < attempts:
