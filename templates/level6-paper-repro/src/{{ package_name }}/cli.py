@@ -15,6 +15,7 @@ from . import aggregate, data, expected, paper, tables
 from .commandline import PROG, positive_int, run_command
 from .errors import EXIT_FAILURE, EXIT_OK, ConfigError
 from .grid import DEFAULT_GRID, EXECUTORS, RUNS_ROOT, load_grid, parse_list, parse_seeds
+from .stats import MIN_BOOTSTRAP
 
 
 def say(line: str) -> None:
@@ -81,6 +82,12 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     say(f"wrote {path} ({len(rows)} rows)")
     if incomplete:
         say("incomplete cells (good runs/planned): " + ", ".join(incomplete))
+    kept_t = [r for r in rows if args.ci == "bootstrap" and r.ci_method == "t"]
+    if kept_t:
+        say(
+            f"{len(kept_t)} cells have fewer than {MIN_BOOTSTRAP} good runs: "
+            "they keep the Student t interval"
+        )
     say(
         aggregate.write_compute_report(
             aggregate.compute_report(grid, args.runs)

@@ -80,9 +80,32 @@ def tex_engine() -> list[str] | None:
     return None
 
 
+def missing_figures(main: Path = MAIN_TEX) -> list[Path]:
+    """Files the paper's \\includegraphics name that do not exist (yet)."""
+    missing = []
+    for source in tex_sources(main):
+        lines = source.read_text(encoding="utf-8").splitlines()
+        code = "\n".join(re.sub(r"(?<!\\)%.*", "", line) for line in lines)
+        for name in re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", code):
+            path = main.parent / name
+            # Without an extension LaTeX tries its own list; any of these will do.
+            candidates = (
+                [path]
+                if path.suffix
+                else [path.with_suffix(suffix) for suffix in (".pdf", ".png", ".jpg")]
+            )
+            if not any(c.exists() for c in candidates) and path not in missing:
+                missing.append(path)
+    return missing
+
+
 def build(*, strict: bool = False) -> str:
     """Build paper/ms.pdf; a line saying what happened (or raise)."""
     check_macros()
+    absent = missing_figures()
+    if absent:
+        listed = ", ".join(path.as_posix() for path in absent)
+        raise PaperError(f"{listed}: missing; the `figures` command draws them")
     command = tex_engine()
     if command is None:
         if strict:

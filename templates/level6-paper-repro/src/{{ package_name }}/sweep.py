@@ -289,7 +289,7 @@ def _run_submitit(
         import submitit
     except ImportError:
         raise ConfigError(
-            f"executor {executor} needs submitit: pip install -e '.[slurm]'"
+            f"executor {executor} needs submitit: pip install submitit"
         ) from None
     folder = pending[0].run_dir.parents[2] / ".submitit"
     engine: Any
