@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from . import gradchecks
 from .atomic import write_json_atomic
 from .bench import DEFAULT_SHAPES, run_benchmark
@@ -88,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=non_negative_int, default=3)
     bench.add_argument(
         "--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps"
+    )
+    bench.add_argument(
+        "--threads",
+        type=positive_int,
+        help="CPU threads for torch (default: torch's own choice); 1 is steadiest "
+        "on a busy machine",
     )
     bench.add_argument("--run-root", type=Path, default=Path("runs"))
     bench.set_defaults(handler=run_bench)
@@ -169,6 +177,8 @@ def run_check(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     shapes = args.shapes or list(DEFAULT_SHAPES)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     report = run_benchmark(shapes, device, args.repeats, args.warmup)
     run_dir = create_run_dir(args.run_root, "bench")
     path = run_dir / "bench.json"
