@@ -32,10 +32,12 @@ from .worktree import (
     BASE_REF,
     apply,
     compare,
+    ensure_work_repository,
     export_patches,
     fetch,
     refuse_if_dirty,
     refuse_unsaved_patch_edits,
+    resolve_revision,
     status,
     write_export,
 )
@@ -115,11 +117,11 @@ def cmd_rebase(args: argparse.Namespace) -> int:
         report = rebasing.start(
             project, args.onto, Path(args.report) if args.report else None
         )
-    for patch in report["patches"]:  # type: ignore[attr-defined]
-        print(f"{patch['status']:<20} {patch['name']}")
-    for name in report["proposed_for_removal"]:  # type: ignore[attr-defined]
+    for patch in report.patches:
+        print(f"{patch.status:<20} {patch.name}")
+    for name in report.proposed_for_removal:
         print(f"proposed for removal (upstream has it): {name}")
-    print(f"upstream.toml now pins {report['onto']}; patches/ re-exported")
+    print(f"upstream.toml now pins {report.onto}; patches/ re-exported")
     return EXIT_OK
 
 
@@ -159,11 +161,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     project = _project(args)
-    spec_settings = _smoke_settings(project)
-    if spec_settings is not None:
-        load_settings(
-            spec_settings, UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log
-        )
+    spec = project.load_smoke()
+    if spec.settings is not None:
+        path = project.root / spec.settings
+        load_settings(path, UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log)
     out = Path(args.out) if args.out else project.state_dir / "smoke"
     result = smoke(project, out)
     print(
@@ -171,14 +172,6 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     )
     print(f"series fingerprint {result.provenance['series_fingerprint']} recorded")
     return EXIT_OK
-
-
-def _smoke_settings(project: Project) -> Path | None:
-    from .project import _read_toml
-
-    table = _read_toml(project.pin_file).get("smoke")
-    value = table.get("settings") if isinstance(table, dict) else None
-    return project.root / value if isinstance(value, str) else None
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
@@ -190,8 +183,6 @@ def cmd_pin(args: argparse.Namespace) -> int:
         url = str(Path(url).resolve())
     # Fetch with a provisional pin, then read the commit and tree git resolved.
     provisional = Pin(url, old.commit, old.tree, old.license)
-    from .worktree import ensure_work_repository, resolve_revision
-
     git = ensure_work_repository(project)
     with contextlib.suppress(ConfigError):  # the old pin is not in the new upstream
         fetch(project, provisional)

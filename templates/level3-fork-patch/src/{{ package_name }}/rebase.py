@@ -12,7 +12,7 @@ JSON report (one status per patch) is written.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .atomic import write_json_atomic
@@ -76,31 +76,43 @@ class RebaseState:
         return cls(**data)
 
 
-def report_data(state: RebaseState, finished: bool) -> dict[str, object]:
-    patches = [
-        {"name": name, "status": state.statuses.get(name, NOT_TRIED)}
-        for name in state.names
-    ]
-    return {
-        "previous": state.previous,
-        "onto": state.onto,
-        "finished": finished,
-        "patches": patches,
-        "proposed_for_removal": [
-            n for n in state.names if state.statuses.get(n) == EMPTY
+@dataclass(frozen=True)
+class PatchOutcome:
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class RebaseReport:
+    """What the JSON report holds: one status per patch, in series order."""
+
+    previous: str
+    onto: str
+    finished: bool
+    patches: list[PatchOutcome]
+    proposed_for_removal: list[str]
+
+
+def report_data(state: RebaseState, finished: bool) -> RebaseReport:
+    return RebaseReport(
+        previous=state.previous,
+        onto=state.onto,
+        finished=finished,
+        patches=[
+            PatchOutcome(name, state.statuses.get(name, NOT_TRIED))
+            for name in state.names
         ],
-    }
+        proposed_for_removal=[n for n in state.names if state.statuses.get(n) == EMPTY],
+    )
 
 
 def _write_report(project: Project, state: RebaseState, finished: bool) -> Path:
     path = Path(state.report) if state.report else project.state_dir / DEFAULT_REPORT
-    write_json_atomic(path, report_data(state, finished))
+    write_json_atomic(path, asdict(report_data(state, finished)))
     return path
 
 
-def start(
-    project: Project, revision: str, report: Path | None = None
-) -> dict[str, object]:
+def start(project: Project, revision: str, report: Path | None = None) -> RebaseReport:
     """Rebase the series onto `revision` (commit id, tag, upstream branch, `latest`)."""
     if (project.state_dir / STATE_FILE).is_file():
         raise ConfigError(
@@ -139,9 +151,7 @@ def _looks_like_id(revision: str) -> bool:
     return len(revision) >= 7 and all(c in "0123456789abcdef" for c in revision)
 
 
-def _run(
-    project: Project, state: RebaseState, data: dict[str, bytes]
-) -> dict[str, object]:
+def _run(project: Project, state: RebaseState, data: dict[str, bytes]) -> RebaseReport:
     git = work_git(project)
     for position, name in enumerate(state.names, start=1):
         if name in state.statuses:
@@ -188,7 +198,7 @@ def _instructions(
     )
 
 
-def proceed(project: Project, action: str) -> dict[str, object]:
+def proceed(project: Project, action: str) -> RebaseReport:
     """`--continue` (after resolving) or `--skip` the patch the rebase stopped at."""
     state = RebaseState.load(project)
     git = work_git(project)
@@ -223,7 +233,7 @@ def abort(project: Project) -> None:
     (project.state_dir / STATE_FILE).unlink()
 
 
-def _finish(project: Project, state: RebaseState) -> dict[str, object]:
+def _finish(project: Project, state: RebaseState) -> RebaseReport:
     git = work_git(project)
     copy_overlay(project, git)
     tree = git.text("rev-parse", f"{state.onto}^{{tree}}")
