@@ -25,6 +25,7 @@ from conftest import (
     fresh_venv,
     render,
     run,
+    tool,
 )
 
 UNFINISHED = re.compile(r"TODO|FIXME|XXX|NotImplementedError|placeholder", re.IGNORECASE)
@@ -104,3 +105,18 @@ def test_generated_project_runs_on_the_oldest_and_newest_python(
     bin_dir = fresh_venv(project, level, python)
     run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     main_job(level)(project, bin_dir, {"package_name": "edge_python"})
+
+
+# The longest names a user is likely to pick: imports of the package then no longer fit
+# on one line, and ruff would rewrap them unless the template wrote them wrappable.
+LONG_NAMES = {"project_name": "acme-speech-research-platform-client-tools"}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_long_package_name_still_lints_clean(
+    copier_template: Path, tmp_path: Path, level: int
+) -> None:
+    project = render(copier_template, tmp_path / "proj", level, **LONG_NAMES)
+    assert (project / "src" / "acme_speech_research_platform_client_tools").is_dir()
+    run([tool("ruff"), "check", "--no-cache", "."], project)
+    run([tool("ruff"), "format", "--no-cache", "--check", "."], project)
