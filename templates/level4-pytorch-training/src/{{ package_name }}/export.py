@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +62,12 @@ def export_model(
                 "(pip install onnx onnxscript)"
             )
         path = out_dir / "model.onnx"
-        onnx_program = torch.onnx.export(
-            model, (example,), dynamo=True, dynamic_shapes=dynamic, verbose=False
-        )
+        with warnings.catch_warnings():
+            # The exporter calls pytree APIs that torch itself has deprecated.
+            warnings.simplefilter("ignore", FutureWarning)
+            onnx_program = torch.onnx.export(
+                model, (example,), dynamo=True, dynamic_shapes=dynamic, verbose=False
+            )
         if onnx_program is None:
             raise Error("torch.onnx.export returned no program")
         out_dir.mkdir(parents=True, exist_ok=True)
