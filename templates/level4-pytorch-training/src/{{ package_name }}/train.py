@@ -363,7 +363,7 @@ def train_one_epoch(run: Run) -> tuple[float, float]:
             every = settings.checkpoint_every_steps
             if every and progress.step % every == 0 and index + 1 < total:
                 progress.epoch_sums = [*sums.tolist(), time.perf_counter() - started]
-                _check_finite(run, "training loss", _all_processes(sums))
+                _check_finite(run, "training loss", _mean_loss(sums))
                 save(run, improved=False)
     totals = _all_processes(sums)
     progress.batch, progress.epoch_sums = (
@@ -387,8 +387,8 @@ def end_epoch(run: Run, train_loss: float, train_accuracy: float) -> bool:
         amp_dtype=run.amp_dtype,
         limit_batches=settings.limit_eval_batches,
     )
-    _check_finite(run, "training loss", [train_loss, 0.0, 1.0])
-    _check_finite(run, "validation loss", [val.loss, 0.0, 1.0])
+    _check_finite(run, "training loss", train_loss)
+    _check_finite(run, "validation loss", val.loss)
     progress.epoch += 1
     row: dict[str, Any] = {
         "epoch": progress.epoch,
@@ -554,8 +554,8 @@ def _record_best(run: Run, value: float) -> bool:
     return improved
 
 
-def _check_finite(run: Run, what: str, sums: list[float]) -> None:
-    value = sums[0] / max(sums[2], 1)
+def _check_finite(run: Run, what: str, value: float) -> None:
+    """Stop a run whose loss became NaN or infinite; its last checkpoint stays good."""
     if math.isfinite(value):
         return
     last = run.run_dir / "checkpoints" / "last.pt"
@@ -569,6 +569,11 @@ def _check_finite(run: Run, what: str, sums: list[float]) -> None:
         f"{run.progress.epoch + 1}: stopped; {kept}. Lower train.lr or raise "
         "train.warmup_epochs, then train again"
     )
+
+
+def _mean_loss(sums: torch.Tensor) -> float:
+    loss_sum, _, count = _all_processes(sums)
+    return loss_sum / max(count, 1)
 
 
 def _all_processes(sums: torch.Tensor) -> list[float]:

@@ -1,10 +1,9 @@
-{%- from "templates/_jinja/macros.jinja" import cli_name with context -%}
 """The command line, also run as `python -m <package>` (the form torchrun runs):
 
-{{ cli_name }} train [--config FILE] [--resume RUN] [KEY=VALUE ...]
-{{ cli_name }} evaluate RUN_OR_CHECKPOINT
-{{ cli_name }} predict RUN_OR_CHECKPOINT INPUT...
-{{ cli_name }} export RUN_OR_CHECKPOINT
+train [--config FILE] [--resume RUN] [KEY=VALUE ...]
+evaluate RUN_OR_CHECKPOINT
+predict RUN_OR_CHECKPOINT INPUT...
+export RUN_OR_CHECKPOINT
 """
 
 from __future__ import annotations
