@@ -169,8 +169,9 @@ def dirty_paths(project: Project) -> list[str]:
     git = work_git(project)
     if not (project.work_tree / ".git").is_dir():
         return []
-    status = git.text("status", "--porcelain=v1", "--untracked-files=all")
-    lines = [line for line in status.splitlines() if line.strip()]
+    # Not git.text(): stripping would eat the first line's leading status column.
+    status = git.run("status", "--porcelain=v1", "--untracked-files=all").stdout
+    lines = [line for line in status.decode("utf-8", "replace").splitlines() if line]
     for path, digest in sorted(_overlay_record(git).items()):
         target = project.work_tree / path
         if not target.is_file():
@@ -447,10 +448,10 @@ def refuse_unsaved_patch_edits(project: Project) -> None:
     git = Git(project.root)
     if not git.ok("rev-parse", "--is-inside-work-tree"):
         return
-    status = git.text(
+    status = git.run(
         "status", "--porcelain=v1", "--untracked-files=all", "--", "patches"
-    )
-    if status:
+    ).stdout.decode("utf-8", "replace")
+    if status.strip():
         first = status.splitlines()[0][3:]
         raise DirtyTreeError(
             f"export: patches/ has uncommitted edits ({first}):"
