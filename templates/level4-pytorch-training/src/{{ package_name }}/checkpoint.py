@@ -46,6 +46,7 @@ RESUME_MAY_CHANGE = (
     "device",
     "run_root",
     "deterministic",
+    "threads",
     "data.num_workers",
     "data.eval_batch_size",
     "train.compile",

@@ -85,6 +85,9 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps
     deterministic: bool = False  # strict deterministic algorithms (slower on GPU)
+    # CPU threads for torch. The bundled models are so small that one thread is the
+    # fastest, by far on a busy machine; 0 keeps torch's default (one per core).
+    threads: int = 1
     run_root: str = "runs"
     run_name: str = "run"
     # Fine-tune: start from this checkpoint's weights, with a new optimiser and
@@ -202,6 +205,7 @@ def validate(config: Config) -> None:
         ),
         (data.batch_size >= 1, "data.batch_size", "must be at least 1"),
         (data.eval_batch_size >= 1, "data.eval_batch_size", "must be at least 1"),
+        (config.threads >= 0, "threads", "must be 0 (torch's default) or more"),
         (data.num_workers >= 0, "data.num_workers", "must be 0 or more"),
         (data.shapes_count >= 20, "data.shapes_count", "must be at least 20"),
         (

@@ -219,6 +219,8 @@ def build_run(
     amp_dtype: torch.dtype | None,
 ) -> Run:
     """Data, model, optimiser and schedule of a new run; no files yet."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
     configure_determinism(config.deterministic)
     configure_matmul_precision(device)
     # The same seed on every process: the same split and initial weights.
