@@ -85,8 +85,8 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps
     deterministic: bool = False  # strict deterministic algorithms (slower on GPU)
-    # CPU threads for torch. The bundled models are so small that one thread is the
-    # fastest, by far on a busy machine; 0 keeps torch's default (one per core).
+    # CPU threads for torch. The bundled models are small: a second thread gains a
+    # little on idle cores and costs a lot on busy ones. 0: torch's default (per core).
     threads: int = 1
     run_root: str = "runs"
     run_name: str = "run"
