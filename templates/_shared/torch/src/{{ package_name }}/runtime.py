@@ -138,7 +138,7 @@ def configure_determinism(deterministic: bool) -> None:
     if deterministic:
         # cuBLAS needs a fixed workspace to be reproducible; set before it starts.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    # Only on a change: each call imports torch's compiler stack (seconds, on a busy CPU).
+    # Only on a change: each call imports torch's compiler stack, seconds on a busy CPU.
     if torch.are_deterministic_algorithms_enabled() != deterministic:
         torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
