@@ -155,7 +155,7 @@ def plan_resume(path: Path, overrides: list[str]) -> tuple[Config, str]:
         f"to train longer, fine-tune from its weights with a schedule of its own: "
         f"train init_from={run_dir / 'checkpoints' / 'best.pt'} train.epochs=N"
     )
-    old, new = _flatten(saved.to_dict()), _flatten(config.to_dict())
+    old, new = saved.to_flat_dict(), config.to_flat_dict()
     for key in new:
         if new[key] != old[key] and key not in RESUME_MAY_CHANGE:
             raise ConfigError(
@@ -181,13 +181,3 @@ def plan_resume(path: Path, overrides: list[str]) -> tuple[Config, str]:
     else:
         plan = f"{epoch} of {epochs} epochs done: training epochs {epoch + 1}-{epochs}"
     return config, f"resuming {run_dir}: {plan}"
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

@@ -100,6 +100,10 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_flat_dict(self) -> dict[str, Any]:
+        """Every setting under its dotted key, as KEY=VALUE overrides name it."""
+        return _flatten(self.to_dict())
+
 
 def load_config(
     path: str | Path | None = None, overrides: typing.Iterable[str] = ()
@@ -295,6 +299,16 @@ def validate(config: Config) -> None:
 _POSITIVE = "must be a finite number above 0"
 _NON_NEGATIVE = "must be a finite number, 0 or more"
 _FRACTION = "must be between 0 and 1"
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _finite(value: float) -> bool:

@@ -186,7 +186,7 @@ class MLflow:
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             self.mlflow.set_tracking_uri((run_dir / "mlruns").resolve().as_uri())
         self.mlflow.start_run(run_name=run_dir.name)
-        self.mlflow.log_params(_flat(config.to_dict()))
+        self.mlflow.log_params(config.to_flat_dict())
 
     def log(self, row: dict[str, Any]) -> None:
         self.mlflow.log_metrics(_scalars(row), step=row["epoch"])
@@ -214,13 +214,3 @@ class WandB:
 
     def close(self) -> None:
         self.run.finish()
-
-
-def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
