@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -14,9 +13,9 @@ from . import rebase as rebasing
 from .atomic import write_json_atomic, write_text_atomic
 from .commandline import PROG, run_command
 from .errors import EXIT_FAILURE, EXIT_OK, ConfigError, Error
-from .gitcmd import Git
+from .initialise import init, pin_upstream
 from .lint import lint
-from .project import BUNDLED, Pin, Project, find_project, write_pin
+from .project import Project, find_project
 from .settings import (
     draft_model,
     json_schema,
@@ -30,14 +29,13 @@ from .settings_model import MIGRATIONS, SCHEMA_VERSION, UpstreamSettings
 from .smoke import smoke
 from .worktree import (
     BASE_REF,
+    PREVIOUS_REF,
     apply,
     compare,
-    ensure_work_repository,
     export_patches,
     fetch,
     refuse_if_dirty,
     refuse_unsaved_patch_edits,
-    resolve_revision,
     status,
     write_export,
 )
@@ -61,7 +59,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     project = _project(args)
-    result = apply(project)
+    result = apply(project, discard=args.discard)
+    if result.kept:
+        log(
+            f"discarded the work tree's unexported commits: {result.kept[:12]}"
+            f" is kept at {PREVIOUS_REF} in {project.work_tree}"
+        )
     for position, name in enumerate(result.applied, start=1):
         print(f"applied {position}/{len(result.applied)} {name}")
     for path in result.overlay:
@@ -103,7 +106,7 @@ def cmd_rebase(args: argparse.Namespace) -> int:
     project = _project(args)
     if args.abort:
         rebasing.abort(project)
-        print("rebase aborted: the work tree is back where it was")
+        print("rebase aborted: the work tree is back where it was, overlay included")
         return EXIT_OK
     if args.continue_:
         report = rebasing.proceed(project, "continue")
@@ -119,8 +122,16 @@ def cmd_rebase(args: argparse.Namespace) -> int:
         )
     for patch in report.patches:
         print(f"{patch.status:<20} {patch.name}")
-    for name in report.proposed_for_removal:
-        print(f"proposed for removal (upstream has it): {name}")
+    for dropped in report.dropped:
+        why = (
+            "skipped at your request"
+            if dropped.status == rebasing.SKIPPED
+            else "upstream has its changes now"
+        )
+        print(
+            f"removed from patches/series and patches/: {dropped.name} ({why});"
+            f" its old text is kept in {dropped.kept}"
+        )
     print(f"upstream.toml now pins {report.onto}; patches/ re-exported")
     return EXIT_OK
 
@@ -161,6 +172,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     project = _project(args)
+    if args.skip and not project.has_smoke():
+        print(
+            "smoke: skipped: upstream.toml has no [smoke] table yet"
+            " (say there how to run the patched app's smallest run)"
+        )
+        return EXIT_OK
     spec = project.load_smoke()
     if spec.settings is not None:
         path = project.root / spec.settings
@@ -177,42 +194,31 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 def cmd_pin(args: argparse.Namespace) -> int:
     project = _project(args)
     refuse_if_dirty(project, "pin")
-    old = project.load_pin()
-    url = args.url
-    if not url.startswith(BUNDLED) and Path(url).exists():
-        url = str(Path(url).resolve())
-    # Fetch with a provisional pin, then read the commit and tree git resolved.
-    provisional = Pin(url, old.commit, old.tree, old.license)
-    git = ensure_work_repository(project)
-    with contextlib.suppress(ConfigError):  # the old pin is not in the new upstream
-        fetch(project, provisional)
-    commit = resolve_revision(project, args.rev)
-    tree = git.text("rev-parse", f"{commit}^{{tree}}")
-    license_ = args.license or _detect_license(git, commit)
-    write_pin(project.pin_file, url=url, commit=commit, tree=tree, license=license_)
-    print(f"upstream.toml pins {url} at {commit} (tree {tree}, licence {license_})")
+    pin = pin_upstream(project, args.url, args.rev, args.license)
+    print(
+        f"upstream.toml pins {pin.url} at {pin.commit}"
+        f" (tree {pin.tree}, licence {pin.license})"
+    )
     return EXIT_OK
 
 
-def _detect_license(git: Git, commit: str) -> str:
-    for name in ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING"):
-        result = git.run("show", f"{commit}:{name}", check=False)
-        if result.returncode == 0:
-            text = result.stdout.decode("utf-8", "replace")[:2000]
-            for marker, spdx in (
-                ("MIT License", "MIT"),
-                ("Apache License", "Apache-2.0"),
-                ("GNU AFFERO GENERAL PUBLIC LICENSE", "AGPL-3.0"),
-                (
-                    "GNU GENERAL PUBLIC LICENSE",
-                    "GPL-3.0" if "Version 3" in text else "GPL-2.0",
-                ),
-                ("BSD", "BSD-3-Clause"),
-            ):
-                if marker in text:
-                    return spdx
-            return f"see {name}"
-    raise ConfigError("no LICENSE file in the upstream: give --license SPDX-ID")
+def cmd_init(args: argparse.Namespace) -> int:
+    project = _project(args)
+    result = init(project, args.upstream, args.rev, args.license, args.force)
+    for path in result.removed:
+        print(f"removed {path}")
+    pin = result.pin
+    print(
+        f"upstream.toml pins {pin.url} at {pin.commit}"
+        f" (tree {pin.tree}, licence {pin.license})"
+    )
+    print(
+        "patches/series is empty, overlay/ holds only ALLOW_REPLACE, [smoke] is"
+        " commented out in upstream.toml; the empty series is applied in"
+        f" {project.work_tree}"
+    )
+    print("nothing was committed: review `git status`, then commit")
+    return EXIT_OK
 
 
 def cmd_settings_check(args: argparse.Namespace) -> int:
@@ -290,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser(
         "apply", help="check out the pin, apply the series strictly, copy the overlay"
     )
+    sub.add_argument(
+        "--discard",
+        action="store_true",
+        help=f"drop work-tree commits that patches/ lacks (kept at {PREVIOUS_REF})",
+    )
     sub.set_defaults(handler=cmd_apply)
 
     sub = commands.add_parser(
@@ -348,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
         "smoke", help="run the patched app's small render twice and check it"
     )
     sub.add_argument("--out", metavar="DIR", help="output folder (default .work/smoke)")
+    sub.add_argument(
+        "--skip",
+        action="store_true",
+        help="pass, saying so, while upstream.toml has no [smoke] table",
+    )
     sub.set_defaults(handler=cmd_smoke)
 
     sub = commands.add_parser(
@@ -363,6 +379,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--license", help="the upstream's licence (default: read from its LICENSE file)"
     )
     sub.set_defaults(handler=cmd_pin)
+
+    sub = commands.add_parser(
+        "init",
+        help="start from your own upstream: pin it, remove the example content",
+    )
+    sub.add_argument(
+        "--upstream", required=True, metavar="URL|PATH", help="a git URL or a clone"
+    )
+    sub.add_argument(
+        "--rev",
+        default="latest",
+        help="commit id, tag or branch (default: its default branch)",
+    )
+    sub.add_argument(
+        "--license", help="the upstream's licence (default: read from its LICENSE file)"
+    )
+    sub.add_argument(
+        "--force",
+        action="store_true",
+        help="outside a git repository, remove the example content all the same",
+    )
+    sub.set_defaults(handler=cmd_init)
 
     settings = commands.add_parser("settings", help="the upstream's settings schema")
     settings_commands = settings.add_subparsers(

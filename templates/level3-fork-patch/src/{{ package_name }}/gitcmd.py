@@ -5,7 +5,9 @@ git call here reads the system or global config or inherits `GIT_*` variables fr
 environment: the settings that change what git writes are given on the command line, and
 attributes come from one fixed file (no user `xfuncname`, no filters, no end-of-line
 conversion). The work repository's own `.git/info/attributes` holds the same lines,
-so an upstream's `.gitattributes` cannot change them either.
+so an upstream's `.gitattributes` cannot change them either. Only repositories the
+tooling owns get that file: `Git(..., fixed_attributes=False)` leaves a repository's
+`info/attributes` alone (the project's own repository is the user's).
 """
 
 from __future__ import annotations
@@ -113,15 +115,18 @@ def attributes_file(git_dir: Path) -> Path:
 class Git:
     """git in one repository (`cwd`), with the fixed configuration above."""
 
-    def __init__(self, cwd: Path, git_dir: Path | None = None) -> None:
+    def __init__(
+        self, cwd: Path, git_dir: Path | None = None, *, fixed_attributes: bool = True
+    ) -> None:
         self.cwd = cwd
         self.git_dir = git_dir if git_dir is not None else cwd / ".git"
+        self.fixed_attributes = fixed_attributes
 
     def command(self, *args: str) -> list[str]:
         flags: list[str] = []
         for key, value in CONFIG.items():
             flags += ["-c", f"{key}={value}"]
-        if self.git_dir.is_dir():
+        if self.fixed_attributes and self.git_dir.is_dir():
             flags += ["-c", f"core.attributesFile={attributes_file(self.git_dir)}"]
         return ["git", *flags, *args]
 
@@ -159,6 +164,11 @@ class Git:
         """The object id `revision` names, or None when there is none."""
         result = self.run("rev-parse", "--verify", "--quiet", revision, check=False)
         return result.stdout.decode().strip() if result.returncode == 0 else None
+
+
+def nul_list(data: bytes) -> list[str]:
+    """The entries of NUL-separated git output (`-z`), decoded, none dropped or cut."""
+    return [entry.decode("utf-8", "replace") for entry in data.split(b"\0") if entry]
 
 
 def last_line(result: subprocess.CompletedProcess[bytes]) -> str:

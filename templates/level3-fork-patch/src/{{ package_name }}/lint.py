@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from .errors import ConfigError
-from .patchfile import NUMBERED, PATCH_START, parse_patch, trailer_problems
-from .project import ALLOW_REPLACE, SERIES, Project, read_pin, read_series
+from .patchfile import (
+    NUMBERED,
+    PATCH_START,
+    name_problem,
+    parse_patch,
+    trailer_problems,
+)
+from .project import (
+    ALLOW_REPLACE,
+    DROPPED_DIR,
+    SERIES,
+    Project,
+    read_pin,
+    read_series,
+)
 from .worktree import allowed_replacements, overlay_files
 
 # The lines .gitattributes must hold: patch files stay byte-exact (no end-of-line
@@ -40,8 +53,9 @@ def _series_problems(project: Project) -> list[str]:
         if name in seen:
             problems.append(f"{where}: {name} is listed twice")
         seen.add(name)
-        if "/" in name or "\\" in name or not name.endswith(".patch"):
-            problems.append(f"{where}: {name!r}: expected a file name ending in .patch")
+        problem = name_problem(name)
+        if problem:
+            problems.append(f"{where}: {problem}")
             continue
         if NUMBERED.match(name):
             problems.append(
@@ -58,6 +72,9 @@ def _series_problems(project: Project) -> list[str]:
     for path in (
         sorted(project.patches_dir.iterdir()) if project.patches_dir.is_dir() else []
     ):
+        # patches/.dropped/ keeps the text of patches a rebase removed from the series.
+        if path.name == DROPPED_DIR and path.is_dir():
+            continue
         if path.name != SERIES and path.name not in seen:
             problems.append(f"patches/{path.name}: not listed in patches/series")
     return problems

@@ -41,6 +41,15 @@ ORIGIN_HELP = (
 PATCH_START = re.compile(rb"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$", re.MULTILINE)
 TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$")
 NUMBERED = re.compile(r"^\d+[-_.]")
+# Patch file names: plain ASCII letters, digits and `._+-`. A space or a non-ASCII
+# letter would have to travel through a commit message (and git then adds MIME headers
+# to the exported patch), so such names are refused rather than half supported.
+PATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*\.patch$")
+PATCH_NAME_RULE = (
+    "a patch file name uses only ASCII letters, digits and . _ + -,"
+    " starts with a letter or digit and ends in .patch"
+)
+SLUG_LENGTH = 60
 # Where a commit message ends in a patch: a `---` line (before a diffstat) or the diff.
 MESSAGE_END = re.compile(rb"^(?:---\r?$|diff --git )", re.MULTILINE)
 
@@ -73,10 +82,58 @@ class PatchInfo:
 def split_mbox(data: bytes) -> list[bytes]:
     """The patches of a `format-patch --stdout` stream, each from its `From` line."""
     starts = [match.start() for match in PATCH_START.finditer(data)]
-    return [
-        data[start:end]
-        for start, end in zip(starts, [*starts[1:], len(data)], strict=True)
-    ]
+    ends = [*starts[1:], len(data)] if starts else []
+    return [data[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a patch file's name, or None when it can."""
+    if PATCH_NAME.match(name):
+        return None
+    return f"{name!r}: {PATCH_NAME_RULE}"
+
+
+# git's C quoting of a path: these letters after a backslash, or three octal digits.
+_ESCAPES = dict(zip('abtnvfr"\\', b'\a\b\t\n\v\f\r"\\', strict=True))
+
+
+def unquote_path(text: str) -> str:
+    """A path as git writes it in a diff: C-quoted when it holds odd bytes."""
+    if not (len(text) >= 2 and text.startswith('"') and text.endswith('"')):
+        return text
+    raw = bytearray()
+    body = text[1:-1]
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char != "\\":
+            raw += char.encode("utf-8")
+            index += 1
+        elif re.match(r"[0-7]{3}", body[index + 1 : index + 4]):
+            raw.append(int(body[index + 1 : index + 4], 8))
+            index += 4
+        elif body[index + 1 : index + 2] in _ESCAPES:
+            raw.append(_ESCAPES[body[index + 1]])
+            index += 2
+        else:
+            raise ValueError(f"malformed quoted path {text}")
+    return raw.decode("utf-8", "replace")
+
+
+def diff_path(line: str) -> str | None:
+    """The path of a `diff --git a/X b/X` line (renames are never exported)."""
+    rest = line.removeprefix("diff --git ")
+    if rest.startswith('"'):
+        # Both sides quoted: the second starts at the last ` "b/`.
+        cut = rest.rfind(' "b/')
+        if cut < 0:
+            return None
+        return unquote_path(rest[cut + 1 :])[2:]
+    if not rest.startswith("a/") or (len(rest) - 5) % 2:
+        return None
+    half = (len(rest) - 5) // 2
+    path = rest[2 : 2 + half]
+    return path if rest == f"a/{path} b/{path}" else None
 
 
 def _header_and_body(data: bytes) -> tuple[list[str], list[str]]:
@@ -111,9 +168,10 @@ def parse_patch(data: bytes) -> PatchInfo:
                 message.append(line)
                 continue
         if line.startswith("diff --git "):
-            match = re.match(r"^diff --git a/(.+) b/(.+)$", line)
-            if match:
-                files.append(match.group(2))
+            path = diff_path(line)
+            if path is None:
+                raise ValueError(f"cannot read the file names of {line!r}")
+            files.append(path)
     if not files:
         raise ValueError("changes no file")
     return PatchInfo(" ".join(subject_lines), message, files)
@@ -177,18 +235,28 @@ def take_filename_trailer(data: bytes) -> tuple[bytes, str | None]:
     """The patch without its `Patch-Filename:` line, and the name it gave (if any)."""
     end = _message_end(data)
     pattern = re.compile(
-        rb"^" + FILENAME_TRAILER.encode() + rb": *(\S+)\r?\n", re.MULTILINE
+        rb"^" + FILENAME_TRAILER.encode() + rb": *([^\r\n]*?) *\r?\n", re.MULTILINE
     )
     matches = list(pattern.finditer(data, 0, end))
     if not matches:
         return data, None
     last = matches[-1]
-    return data[: last.start()] + data[last.end() :], last.group(1).decode("utf-8")
+    return data[: last.start()] + data[last.end() :], last.group(1).decode(
+        "utf-8", "replace"
+    )
 
 
 def slug_name(subject: str, taken: set[str]) -> str:
     """A patch file name from a subject: lower-case words joined by '-', no number."""
-    slug = re.sub(r"[^a-z0-9]+", "-", subject.lower()).strip("-")[:60].strip("-")
+    words = re.sub(r"[^a-z0-9]+", "-", subject.lower()).strip("-").split("-")
+    slug = ""
+    for word in words:
+        # Whole words only; a first word longer than the limit is cut.
+        longer = f"{slug}-{word}" if slug else word
+        if len(longer) > SLUG_LENGTH:
+            slug = slug or word[:SLUG_LENGTH]
+            break
+        slug = longer
     slug = NUMBERED.sub("", slug) or "patch"
     name, counter = f"{slug}.patch", 2
     while name in taken:

@@ -2,24 +2,27 @@
 
 Each patch is tried strictly first (`clean`), then with `git am --3way`, which needs the
 blobs of the old base: both bases are fetched. A patch whose changes upstream already
-has leaves no commit (`empty_now_upstream`: proposed for removal, and the re-export
-drops it from the series). The first conflict stops the rebase with the commands to
-continue or skip; the state waits in `.work/rebase.json`. When every patch is through,
-the pin in upstream.toml moves to the new commit, the series is re-exported and the
-JSON report (one status per patch) is written.
+has leaves no commit (`empty_now_upstream`), as does one whose conflict was resolved to
+upstream's own text; a `--skip`ped patch leaves none either. The first conflict stops
+the rebase with the commands to continue or skip; the state waits in
+`.work/rebase.json`. When every patch is through, the pin in upstream.toml moves to the
+new commit and the series is re-exported: a patch that left no commit leaves the series,
+and its old text is kept in `patches/.dropped/`, which the report and the command name.
+`--abort` puts back the work tree as it was, overlay included.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .atomic import write_json_atomic
+from .atomic import write_bytes_atomic, write_json_atomic
 from .commandline import PROG
 from .errors import ConfigError, Error
-from .gitcmd import Git
-from .project import Project, write_pin
+from .gitcmd import Git, last_line, nul_list
+from .project import DROPPED_DIR, Project, write_pin
 from .worktree import (
     BASE_REF,
     BRANCH,
@@ -49,6 +52,8 @@ RESOLVED = "conflict_resolved"
 NOT_TRIED = "not_tried"
 STATE_FILE = "rebase.json"
 DEFAULT_REPORT = "rebase-report.json"
+# Statuses of a patch that ends with no commit, so leaves the series.
+LEAVES_SERIES = (EMPTY, SKIPPED)
 
 
 class RebaseStopped(Error):
@@ -83,6 +88,15 @@ class PatchOutcome:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A patch that left the series, why, and where its old text is kept."""
+
+    name: str
+    status: str
+    kept: str  # relative to the project root; empty until the rebase has finished
+
+
+@dataclass(frozen=True)
 class RebaseReport:
     """What the JSON report holds: one status per patch, in series order."""
 
@@ -90,10 +104,13 @@ class RebaseReport:
     onto: str
     finished: bool
     patches: list[PatchOutcome]
-    proposed_for_removal: list[str]
+    dropped: list[Dropped]
 
 
-def report_data(state: RebaseState, finished: bool) -> RebaseReport:
+def report_data(
+    state: RebaseState, finished: bool, kept: dict[str, str] | None = None
+) -> RebaseReport:
+    kept = kept or {}
     return RebaseReport(
         previous=state.previous,
         onto=state.onto,
@@ -102,13 +119,22 @@ def report_data(state: RebaseState, finished: bool) -> RebaseReport:
             PatchOutcome(name, state.statuses.get(name, NOT_TRIED))
             for name in state.names
         ],
-        proposed_for_removal=[n for n in state.names if state.statuses.get(n) == EMPTY],
+        dropped=[
+            Dropped(name, state.statuses[name], kept.get(name, ""))
+            for name in state.names
+            if state.statuses.get(name) in LEAVES_SERIES
+        ],
     )
 
 
-def _write_report(project: Project, state: RebaseState, finished: bool) -> Path:
+def _write_report(
+    project: Project,
+    state: RebaseState,
+    finished: bool,
+    kept: dict[str, str] | None = None,
+) -> Path:
     path = Path(state.report) if state.report else project.state_dir / DEFAULT_REPORT
-    write_json_atomic(path, asdict(report_data(state, finished)))
+    write_json_atomic(path, asdict(report_data(state, finished, kept)))
     return path
 
 
@@ -185,38 +211,55 @@ def _instructions(
     lines: list[str],
     report: Path,
 ) -> str:
-    unmerged = git.text("diff", "--name-only", "--diff-filter=U")
-    files = unmerged.split() or [_failed_file(lines)]
+    unmerged = _unmerged(git)
     where = project.work_tree
+    if unmerged:
+        files = ", ".join(unmerged)
+        add = " ".join(shlex.quote(path) for path in unmerged)
+    else:
+        files, add = _failed_file(lines), "FILE"
     return (
         f"patch {position}/{len(state.names)} {name} conflicts with"
-        f" {state.onto[:12]} in {', '.join(files)}."
+        f" {state.onto[:12]} in {files}."
         f" Resolve the conflict markers in {where}, then run"
-        f" `git -C {where} add {' '.join(files)}` and `{PROG} rebase --continue`;"
+        f" `git -C {shlex.quote(str(where))} add {add}` and"
+        f" `{PROG} rebase --continue`;"
         f" or drop this patch with `{PROG} rebase --skip`; or give up with"
         f" `{PROG} rebase --abort`. Report so far: {report}"
     )
 
 
+def _unmerged(git: Git) -> list[str]:
+    paths = nul_list(git.run("diff", "--name-only", "-z", "--diff-filter=U").stdout)
+    return list(dict.fromkeys(paths))
+
+
 def proceed(project: Project, action: str) -> RebaseReport:
-    """`--continue` (after resolving) or `--skip` the patch the rebase stopped at."""
+    """`--continue` (after resolving) or `--skip` the patch the rebase stopped at.
+
+    A conflict resolved to upstream's own text leaves nothing to commit: `--continue`
+    then records the patch as empty_now_upstream, as a clean run would have.
+    """
     state = RebaseState.load(project)
     git = work_git(project)
     stopped = next(n for n in state.names if state.statuses.get(n) == CONFLICT)
+    status = SKIPPED if action == "skip" else RESOLVED
     if am_in_progress(git):
+        unmerged = _unmerged(git)
+        if action == "continue" and unmerged:
+            raise RebaseStopped(
+                f"rebase --continue: {stopped} is not finished (unresolved:"
+                f" {', '.join(unmerged)}): resolve, `git add`, then try again"
+            )
+        if action == "continue" and git.ok("diff", "--cached", "--quiet", "HEAD"):
+            action, status = "skip", EMPTY
         result = git.run("am", f"--{action}", check=False)
         if result.returncode != 0:
-            unmerged = git.text("diff", "--name-only", "--diff-filter=U")
-            detail = (
-                f"unresolved: {', '.join(unmerged.split())}"
-                if unmerged
-                else "git am refused"
-            )
             raise RebaseStopped(
-                f"rebase --{action}: {stopped} is not finished ({detail}):"
-                " resolve, `git add`, then try again"
+                f"rebase --{action}: {stopped} is not finished"
+                f" ({last_line(result)}): resolve, `git add`, then try again"
             )
-    state.statuses[stopped] = SKIPPED if action == "skip" else RESOLVED
+    state.statuses[stopped] = status
     state.save(project)
     data = dict(checked_patches(project))
     return _run(project, state, data)
@@ -230,15 +273,36 @@ def abort(project: Project) -> None:
         git.run("am", "--abort", check=False)
     git.run("checkout", "--quiet", "--force", "-B", BRANCH, state.previous_head)
     git.run("update-ref", BASE_REF, state.previous)
+    _remove_overlay_copies(project, git)
+    copy_overlay(project, git)
     (project.state_dir / STATE_FILE).unlink()
+
+
+def keep_dropped(project: Project, names: list[str]) -> dict[str, str]:
+    """Copy each patch file in `names` into patches/.dropped/; name -> where it went."""
+    kept: dict[str, str] = {}
+    folder = project.patches_dir / DROPPED_DIR
+    for name in names:
+        source = project.patches_dir / name
+        if not source.is_file():
+            continue
+        data = source.read_bytes()
+        target, counter = folder / name, 2
+        while target.exists() and target.read_bytes() != data:
+            target, counter = folder / f"{name}.{counter}", counter + 1
+        write_bytes_atomic(target, data)
+        kept[name] = target.relative_to(project.root).as_posix()
+    return kept
 
 
 def _finish(project: Project, state: RebaseState) -> RebaseReport:
     git = work_git(project)
     copy_overlay(project, git)
     tree = git.text("rev-parse", f"{state.onto}^{{tree}}")
+    leaving = [n for n in state.names if state.statuses.get(n) in LEAVES_SERIES]
+    kept = keep_dropped(project, leaving)
     write_pin(project.pin_file, commit=state.onto, tree=tree)
     write_export(project, export_patches(project))
     (project.state_dir / STATE_FILE).unlink()
-    _write_report(project, state, finished=True)
-    return report_data(state, finished=True)
+    _write_report(project, state, finished=True, kept=kept)
+    return report_data(state, finished=True, kept=kept)

@@ -3,24 +3,30 @@
 The work repository is `.work/upstream`. `apply` checks out the pinned commit on the
 branch `patched`, records it as `refs/patches/upstream-head`, applies the series with
 `git am` (no fuzz, no 3-way) one patch at a time, then copies the overlay. `export`
-turns the commits after `refs/patches/upstream-head` back into patch files.
+turns the commits after `refs/patches/upstream-head` back into patch files, one
+`format-patch` call per commit, so that a patch's bytes depend on that commit alone.
+`refs/patches/exported` marks the last commit whose series is in patches/ (set by
+`apply` and `export`): `apply` refuses to throw away commits made after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_bytes_atomic
 from .bundled import build_bundled_repository
 from .errors import ConfigError, Error
-from .gitcmd import Git, GitError, attributes_file, last_line, output_lines
+from .gitcmd import Git, GitError, attributes_file, last_line, nul_list, output_lines
 from .patchfile import (
     add_filename_trailer,
+    name_problem,
     parse_patch,
     slug_name,
     split_mbox,
@@ -39,6 +45,7 @@ from .project import (
 EXIT_DIRTY = 3
 BASE_REF = "refs/patches/upstream-head"
 PREVIOUS_REF = "refs/patches/previous"
+EXPORTED_REF = "refs/patches/exported"
 BRANCH = "patched"
 OVERLAY_RECORD = "fork-overlay.json"
 EXCLUDE_MARK = "# overlay files copied by the fork tooling (rewritten by apply)"
@@ -94,6 +101,7 @@ class ApplyResult:
     applied: list[str] = field(default_factory=list)
     overlay: list[str] = field(default_factory=list)
     base: str = ""
+    kept: str | None = None  # the discarded head, at refs/patches/previous
 
 
 def work_git(project: Project) -> Git:
@@ -169,9 +177,10 @@ def dirty_paths(project: Project) -> list[str]:
     git = work_git(project)
     if not (project.work_tree / ".git").is_dir():
         return []
-    # Not git.text(): stripping would eat the first line's leading status column.
-    status = git.run("status", "--porcelain=v1", "--untracked-files=all").stdout
-    lines = [line for line in status.decode("utf-8", "replace").splitlines() if line]
+    status = git.run(
+        "status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all"
+    ).stdout
+    lines = nul_list(status)
     for path, digest in sorted(_overlay_record(git).items()):
         target = project.work_tree / path
         if not target.is_file():
@@ -250,7 +259,7 @@ def copy_overlay(project: Project, git: Git) -> list[str]:
     """Copy the overlay over the patched tree; replacing a file needs ALLOW_REPLACE."""
     files = overlay_files(project)
     allowed = allowed_replacements(project)
-    tracked = set(git.text("ls-files", "-z").split("\0")) - {""}
+    tracked = set(nul_list(git.run("ls-files", "-z").stdout))
     for path in files:
         if path in tracked and path not in allowed:
             raise ConfigError(
@@ -292,6 +301,7 @@ def _escape_pattern(path: str) -> str:
 
 
 def _failed_file(lines: list[str]) -> str:
+    """The file git could not patch, or else git's own complaint, quoted."""
     for line in lines:
         for pattern in (
             r"^error: patch failed: (.+):\d+$",
@@ -303,7 +313,11 @@ def _failed_file(lines: list[str]) -> str:
             match = re.match(pattern, line)
             if match:
                 return match.group(1)
-    return "(git named no file)"
+    complaints = [line for line in lines if line.startswith(("error:", "fatal:"))]
+    if complaints:
+        # "corrupt patch at line 20" and its like name no file: say what git said.
+        return "git says " + "; ".join(dict.fromkeys(c.strip() for c in complaints))
+    return "git named no file"
 
 
 def am_one(git: Git, name: str, data: bytes, *extra: str) -> tuple[bool, list[str]]:
@@ -317,6 +331,12 @@ def checked_patches(project: Project) -> list[tuple[str, bytes]]:
     """The series' patches, each refused up front if it is not a patch file."""
     patches = series_patches(project)
     for position, (name, data) in enumerate(patches, start=1):
+        problem = name_problem(name)
+        if problem:
+            raise ConfigError(
+                f"patch {position}/{len(patches)} {problem}: rename it (and its line"
+                " in patches/series); nothing was done"
+            )
         try:
             parse_patch(data)
             add_filename_trailer(data, name)
@@ -327,8 +347,38 @@ def checked_patches(project: Project) -> list[tuple[str, bytes]]:
     return patches
 
 
-def apply(project: Project) -> ApplyResult:
-    """Check out the pin, apply the series strictly, copy the overlay."""
+def unexported_commits(project: Project) -> list[str]:
+    """Subjects of the work tree's commits that patches/ does not hold (oldest first).
+
+    Empty when nothing was committed since the last `apply` or `export`, or when a
+    fresh export of the commits equals patches/ as it is.
+    """
+    git = work_git(project)
+    if not (project.work_tree / ".git").is_dir():
+        return []
+    head, base = git.rev("HEAD"), git.rev(BASE_REF)
+    if head is None or base is None or head == base:
+        return []
+    if git.rev(EXPORTED_REF) == head or am_in_progress(git):
+        return []
+    if not compare(project, export_patches(project)):
+        return []
+    exported = git.rev(EXPORTED_REF)
+    since = (
+        exported
+        if exported and git.ok("merge-base", "--is-ancestor", base, exported)
+        else base
+    )
+    log = git.run("log", "-z", "--reverse", "--format=%s", f"{since}..HEAD").stdout
+    return nul_list(log) or ["(commits rewritten since the last export)"]
+
+
+def apply(project: Project, *, discard: bool = False) -> ApplyResult:
+    """Check out the pin, apply the series strictly, copy the overlay.
+
+    Commits in the work tree that patches/ lacks are refused unless `discard`; then
+    they stay reachable at refs/patches/previous.
+    """
     pin = project.load_pin()
     patches = checked_patches(project)
     git = work_git(project)
@@ -340,6 +390,16 @@ def apply(project: Project) -> ApplyResult:
         )
     check_pin(git, pin)
     refuse_if_dirty(project, "apply")
+    unexported = [] if discard else unexported_commits(project)
+    if unexported:
+        shown = "; ".join(repr(subject) for subject in unexported[:3]) + (
+            " ..." if len(unexported) > 3 else ""
+        )
+        raise DirtyTreeError(
+            f"apply: {len(unexported)} commit(s) in {project.work_tree} are not in"
+            f" patches/ ({shown}): run `export` to keep them, or `apply --discard`"
+            f" to drop them (kept at {PREVIOUS_REF}); nothing was done"
+        )
     attributes_file(git.git_dir)
     head = git.rev("HEAD")
     base = git.rev(BASE_REF)
@@ -359,7 +419,9 @@ def apply(project: Project) -> ApplyResult:
                 " the patches before it are applied"
             )
         result.applied.append(name)
+    git.run("update-ref", EXPORTED_REF, git.text("rev-parse", "HEAD"))
     result.overlay = copy_overlay(project, git)
+    result.kept = head if discard and head and head != base else None
     return result
 
 
@@ -387,13 +449,30 @@ def export_patches(project: Project) -> Exported:
             f"export: commit {merges.split()[0][:12]} is a merge:"
             " keep the series linear"
         )
-    stream = git.run("format-patch", *FORMAT_PATCH_FLAGS, f"{base}..HEAD").stdout
+    commits = git.text("rev-list", "--reverse", f"{base}..HEAD").split()
     names: list[str] = []
     files: dict[str, bytes] = {}
-    for chunk in split_mbox(stream):
-        data, name = take_filename_trailer(chunk)
+    for commit in commits:
+        # One commit a call: in a stream, the last patch would end differently.
+        stream = git.run("format-patch", *FORMAT_PATCH_FLAGS, "-1", commit).stdout
+        chunks = split_mbox(stream)
+        if len(chunks) != 1:
+            subject = git.text("log", "-1", "--format=%s", commit)
+            raise ConfigError(
+                f"export: commit {commit[:12]} ({subject!r}) changes nothing:"
+                " drop it (`git rebase -i`) or give it a change"
+            )
+        data, name = take_filename_trailer(chunks[0])
+        if name is not None and name_problem(name):
+            raise ConfigError(
+                f"export: commit {commit[:12]} has Patch-Filename: {name_problem(name)}"
+            )
+        try:
+            info = parse_patch(data)
+        except ValueError as error:
+            raise ConfigError(f"export: commit {commit[:12]}: {error}") from None
         if name is None or name in files:
-            name = slug_name(parse_patch(data).subject, set(files))
+            name = slug_name(info.subject, set(files))
         names.append(name)
         files[name] = data
     return Exported(names, files)
@@ -438,6 +517,10 @@ def write_export(
             if path.name not in exported.files:
                 path.unlink()
         write_series(project, exported.names)
+        git = work_git(project)
+        head = git.rev("HEAD")
+        if head:
+            git.run("update-ref", EXPORTED_REF, head)
     else:
         text = "".join(f"{name}\n" for name in exported.names)
         write_bytes_atomic(target / "series", text.encode("utf-8"))
@@ -445,19 +528,51 @@ def write_export(
 
 def refuse_unsaved_patch_edits(project: Project) -> None:
     """Refuse to overwrite patches/ while the project's git has uncommitted edits."""
-    git = Git(project.root)
-    if not git.ok("rev-parse", "--is-inside-work-tree"):
-        return
-    status = git.run(
-        "status", "--porcelain=v1", "--untracked-files=all", "--", "patches"
-    ).stdout.decode("utf-8", "replace")
-    if status.strip():
-        first = status.splitlines()[0][3:]
+    status = project_status(project, "patches")
+    if status:
+        first = status[0][3:]
         raise DirtyTreeError(
             f"export: patches/ has uncommitted edits ({first}):"
             " commit or discard them first, or use `export --check --output-dir DIR`"
             " to write elsewhere"
         )
+
+
+def project_status(project: Project, *paths: str) -> list[str] | None:
+    """`git status` entries of the project's own repository, None outside one.
+
+    The project is the user's repository: it runs with the user's git configuration
+    and attributes (LFS and other filters included), and the tooling writes nothing
+    into its `.git`.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+    }
+    try:
+        result = subprocess.run(
+            [
+                "git",
+                "--no-optional-locks",
+                "status",
+                "--porcelain=v1",
+                "-z",
+                "--no-renames",
+                "--untracked-files=all",
+                "--",
+                *paths,
+            ],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH)") from None
+    if result.returncode != 0:
+        return None
+    return nul_list(result.stdout)
 
 
 @dataclass(frozen=True)
