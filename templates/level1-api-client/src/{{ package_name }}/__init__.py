@@ -9,12 +9,14 @@ from ._errors import (
     APIStatusError,
     APITimeoutError,
     AudioInputError,
+    AudioTooLargeError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
     ConflictError,
     InvalidResponseError,
     MissingAPIKeyError,
+    ModelLoadingError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -24,7 +26,7 @@ from ._errors import (
 from ._input import AudioInput
 from ._retry import RetryPolicy
 from .errors import ConfigError, Error
-from .types import Segment, Transcription
+from .types import Segment, Transcription, Word
 
 __all__ = [
     "NOT_GIVEN",
@@ -35,6 +37,7 @@ __all__ = [
     "AsyncClient",
     "AudioInput",
     "AudioInputError",
+    "AudioTooLargeError",
     "AuthenticationError",
     "BadRequestError",
     "BatchItem",
@@ -45,6 +48,7 @@ __all__ = [
     "Error",
     "InvalidResponseError",
     "MissingAPIKeyError",
+    "ModelLoadingError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -54,5 +58,6 @@ __all__ = [
     "Settings",
     "Transcription",
     "UnprocessableEntityError",
+    "Word",
     "transcribe_many",
 ]

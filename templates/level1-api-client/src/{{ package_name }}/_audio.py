@@ -78,12 +78,17 @@ def frame_energies(audio: Audio) -> list[float]:
     return energies
 
 
+def speech_threshold(energies: list[float]) -> float:
+    """The RMS above which a frame counts as speech."""
+    return max(ABSOLUTE_THRESHOLD, RELATIVE_THRESHOLD * max(energies, default=0.0))
+
+
 def speech_segments(audio: Audio) -> list[tuple[float, float]]:
     """(start, end) seconds of each stretch of speech, in order."""
     energies = frame_energies(audio)
     if not energies:
         return []
-    threshold = max(ABSOLUTE_THRESHOLD, RELATIVE_THRESHOLD * max(energies))
+    threshold = speech_threshold(energies)
     frame = FRAME_SECONDS
     runs: list[list[float]] = []
     for index, energy in enumerate(energies):
@@ -102,3 +107,13 @@ def speech_segments(audio: Audio) -> list[tuple[float, float]]:
         for start, end in runs
         if end - start >= MIN_SPEECH_SECONDS
     ]
+
+
+def quiet_share(energies: list[float], start: float, end: float) -> float:
+    """The share of the frames from `start` to `end` seconds that are not speech."""
+    first = int(start / FRAME_SECONDS)
+    frames = energies[first : max(first + 1, math.ceil(end / FRAME_SECONDS))]
+    if not frames:
+        return 1.0
+    threshold = speech_threshold(energies)
+    return sum(energy < threshold for energy in frames) / len(frames)

@@ -44,13 +44,14 @@ async def transcribe_many(
     on_progress: ProgressCallback | None = None,
     language: str | None = None,
     prompt: str | None = None,
+    temperature: float | None = None,
 ) -> list[BatchItem]:
     """Transcribe `files` with at most `concurrency` requests in flight, in input order.
 
     Every input gets an item: a file that fails (unreadable, refused, retries
     exhausted, a malformed answer) becomes an item with an error and the others go on.
-    Only cancellation (Ctrl-C) stops the batch. `language` and `prompt` go with
-    every call.
+    Only cancellation (Ctrl-C) stops the batch. `language`, `prompt` and
+    `temperature` go with every call.
     """
     if concurrency < 1:
         raise ConfigurationError(f"concurrency must be 1 or more, not {concurrency}")
@@ -65,7 +66,7 @@ async def transcribe_many(
         async with slots:
             try:
                 transcription = await client.transcribe(
-                    file, language=language, prompt=prompt
+                    file, language=language, prompt=prompt, temperature=temperature
                 )
                 item = BatchItem(name, transcription=transcription)
             except Error as error:

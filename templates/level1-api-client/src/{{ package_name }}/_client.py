@@ -11,12 +11,13 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import ssl
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import httpx
 from pydantic import ValidationError
@@ -25,7 +26,14 @@ from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODELS,
     DEFAULT_TIMEOUT,
+    RESPONSE_FORMATS,
     RETRY_COUNT_HEADER,
+    TEXT_FORMATS,
+    UPLOAD_LIMITS,
+    VERBOSE_MODELS,
+    WAIT_FOR_MODEL_HEADER,
+    ResponseFormat,
+    TimestampGranularity,
     check_header_value,
     checked_headers,
     resolve_settings,
@@ -35,14 +43,16 @@ from ._errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AudioTooLargeError,
     ConfigurationError,
     InvalidResponseError,
+    ModelLoadingError,
     body_excerpt,
     error_class_for,
     redact,
     safe_headers,
 )
-from ._input import AudioFile, AudioInput, read_audio
+from ._input import AudioFile, AudioInput, check_nameable, read_audio
 from ._retry import RetryPolicy
 from .http_retry import retry_after_seconds, should_retry
 from .types import Transcription, parse_transcription
@@ -52,6 +62,9 @@ log = logging.getLogger(__name__)
 Timeout = float | httpx.Timeout | None
 # What can go wrong in httpx while sending or reading; TransportError is retried.
 HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+# What one call asks of the service beyond the audio, as the official SDK names it.
+JSONFormat = Literal["json", "verbose_json"]
+TextFormat = Literal["text", "srt", "vtt"]
 
 
 class NotGiven:
@@ -86,11 +99,17 @@ class _BaseClient:
         max_retries: int,
         retry_policy: RetryPolicy | None,
         default_headers: Mapping[str, str] | None,
+        wait_for_model: bool,
     ) -> None:
         settings = resolve_settings(api_key, base_url, provider)
         if max_retries < 0:
             raise ConfigurationError(
                 f"max_retries must be 0 or more, not {max_retries}"
+            )
+        if wait_for_model and settings.provider != "huggingface":
+            raise ConfigurationError(
+                "wait_for_model goes with the huggingface wire format only: OpenAI "
+                "has no models to load"
             )
         self._api_key = settings.api_key
         self.base_url = settings.base_url
@@ -100,6 +119,7 @@ class _BaseClient:
         self.max_retries = max_retries
         self.retry_policy = retry_policy or RetryPolicy()
         self.default_headers = checked_headers(default_headers)
+        self.wait_for_model = wait_for_model
 
     def __repr__(self) -> str:  # never the key
         return (
@@ -117,12 +137,25 @@ class _BaseClient:
         idempotency_key: str | None,
         language: str | None,
         prompt: str | None,
+        response_format: ResponseFormat | None,
+        temperature: float | None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None,
         extra_headers: Mapping[str, str] | None,
     ) -> dict[str, Any]:
         """Keyword arguments for httpx's build_request, the same for every attempt."""
         model = model or self.model
         if idempotency_key is not None:
             check_header_value("idempotency_key", idempotency_key)
+        limit = UPLOAD_LIMITS[self.provider]
+        if limit is not None and len(audio.content) > limit:
+            size = len(audio.content)
+            raise AudioTooLargeError(
+                f"{audio.filename} is {size / 1e6:.1f} MB ({size} bytes); the "
+                f"{self.provider} service takes at most {limit} bytes (25 MB): "
+                "compress it (mono, a lower bit rate) or split it",
+                size=size,
+                limit=limit,
+            )
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Accept": "application/json",
@@ -137,28 +170,50 @@ class _BaseClient:
             "timeout": self.timeout if isinstance(timeout, NotGiven) else timeout,
         }
         if self.provider == "huggingface":
-            if language is not None or prompt is not None:
+            given = {
+                "language": language,
+                "prompt": prompt,
+                "response_format": response_format,
+                "temperature": temperature,
+                "timestamp_granularities": timestamp_granularities,
+            }
+            names = [name for name, value in given.items() if value is not None]
+            if names:
                 raise ConfigurationError(
-                    "language and prompt go with the openai wire format only: the "
+                    f"{', '.join(names)}: the openai wire format only; the "
                     "huggingface format sends the audio bytes alone"
                 )
             options["url"] = f"{self.base_url}/models/{model}"
             options["content"] = audio.content
             headers["Content-Type"] = audio.content_type
-        else:
-            options["url"] = f"{self.base_url}/v1/audio/transcriptions"
-            options["files"] = {
-                "file": (audio.filename, audio.content, audio.content_type)
-            }
-            options["data"] = {
-                "model": model,
-                "response_format": "verbose_json",
-                "timestamp_granularities[]": "segment",
-            }
-            if language is not None:
-                options["data"]["language"] = language  # ISO-639-1, e.g. "en"
-            if prompt is not None:
-                options["data"]["prompt"] = prompt  # words and spelling to expect
+            if self.wait_for_model:
+                headers[WAIT_FOR_MODEL_HEADER] = "true"
+            options["response_format"] = "json"
+            return options
+        check_nameable(audio)
+        fields: dict[str, Any] = {"model": model}
+        response_format = _response_format(
+            response_format, model, timestamp_granularities
+        )
+        fields["response_format"] = response_format
+        if timestamp_granularities is not None:
+            fields["timestamp_granularities[]"] = list(timestamp_granularities)
+        if language is not None:
+            fields["language"] = language  # ISO-639-1, e.g. "en"
+        if prompt is not None:
+            fields["prompt"] = prompt  # words and spelling to expect
+        if temperature is not None:
+            if not 0 <= temperature <= 1:
+                raise ConfigurationError(
+                    f"temperature={temperature!r}: expected a number from 0 to 1"
+                )
+            fields["temperature"] = str(temperature)
+        options["url"] = f"{self.base_url}/v1/audio/transcriptions"
+        options["files"] = {"file": (audio.filename, audio.content, audio.content_type)}
+        options["data"] = fields
+        if response_format in TEXT_FORMATS:
+            headers["Accept"] = "text/plain"
+        options["response_format"] = response_format
         return options
 
     def _attempt_options(self, options: dict[str, Any], attempt: int) -> dict[str, Any]:
@@ -171,7 +226,10 @@ class _BaseClient:
             attempt + 1,
             safe_headers(headers, self._api_key),
         )
-        return {**options, "headers": headers}
+        request = {
+            key: value for key, value in options.items() if key != "response_format"
+        }
+        return {**request, "headers": headers}
 
     def _retries(self, max_retries: int | NotGiven) -> int:
         return self.max_retries if isinstance(max_retries, NotGiven) else max_retries
@@ -202,9 +260,14 @@ class _BaseClient:
         raise APIError(f"request to {self.base_url} failed: {reason}") from error
 
     def _after_response(
-        self, response: httpx.Response, raw: bytes, attempt: int, retries: int
-    ) -> Transcription | float:
-        """The transcription, or the wait before the next attempt; else raises."""
+        self,
+        response: httpx.Response,
+        raw: bytes,
+        attempt: int,
+        retries: int,
+        response_format: str,
+    ) -> Transcription | str | float:
+        """The result, or the wait (a float) before the next attempt; else raises."""
         headers = response.headers
         log.debug(
             "HTTP %d, headers %s",
@@ -213,27 +276,73 @@ class _BaseClient:
         )
         body, decode_error = _decode(response, raw)
         if response.is_success:
-            return self._parse(response, raw, body, decode_error)
+            return self._parse(response, raw, body, decode_error, response_format)
         excerpt = body_excerpt(raw if body is None else body, self._api_key)
+        loading = self._loading_time(response, body)
         requested = retry_after_seconds(headers)
+        if requested is None:
+            requested = loading  # Hugging Face says it in the body, not a header
         note = ""
         if should_retry(response.status_code, headers) and attempt < retries:
-            delay = self.retry_policy.delay(attempt, headers)
+            delay = self.retry_policy.delay(attempt, headers, requested=loading)
             if delay is not None:
                 log.info(
-                    "HTTP %d; retry %d of %d in %.2fs",
+                    "HTTP %d%s; retry %d of %d in %.2fs",
                     response.status_code,
+                    "" if loading is None else " (the model is loading)",
                     attempt + 1,
                     retries,
                     delay,
                 )
                 return delay
             limit = self.retry_policy.max_retry_after
+            assert requested is not None  # delay() gives None for a long wait only
             note = (
                 f"the server asked to wait {requested:g} s, longer than this client "
                 f"waits (RetryPolicy.max_retry_after={limit:g} s)"
             )
-        raise self._status_error(response, excerpt, requested, note)
+        if loading is not None:
+            raise self._loading_error(response, excerpt, loading, note)
+        raise self._status_error(response, excerpt, requested, note, body)
+
+    def _loading_time(
+        self, response: httpx.Response, body: bytes | None
+    ) -> float | None:
+        """Hugging Face's estimate of the seconds until a loading model answers: a
+        503 with {"error": ..., "estimated_time": seconds}. None for any other answer.
+        """
+        if self.provider != "huggingface" or response.status_code != 503 or not body:
+            return None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        estimate = data.get("estimated_time") if isinstance(data, dict) else None
+        if isinstance(estimate, bool) or not isinstance(estimate, int | float):
+            return None
+        return max(0.0, float(estimate)) if math.isfinite(estimate) else None
+
+    def _loading_error(
+        self, response: httpx.Response, excerpt: str, loading: float, note: str
+    ) -> ModelLoadingError:
+        status = response.status_code
+        message = (
+            f"HTTP {status}: the model is still loading, ready in about "
+            f"{loading:g} s by the service's estimate"
+        )
+        if note:
+            message += f" ({note})"
+        message += (
+            "; try again then, or pass wait_for_model=True (--wait-for-model) to "
+            f"have the service hold the request until it is loaded: {excerpt}"
+        )
+        return ModelLoadingError(
+            message,
+            estimated_time=loading,
+            status_code=status,
+            request_id=self._request_id(response),
+            body=excerpt,
+        )
 
     def _status_error(
         self,
@@ -241,11 +350,18 @@ class _BaseClient:
         excerpt: str,
         requested: float | None,
         note: str,
+        body: bytes | None,
     ) -> APIStatusError:
         status = response.status_code
         reason = redact(response.reason_phrase, self._api_key)
         message = f"HTTP {status} {reason}".rstrip()
-        for detail in (note, excerpt):
+        details = _openai_error(body)
+        described = excerpt
+        if details.get("message"):
+            described = redact(details["message"] or "", self._api_key)
+            if details.get("param"):
+                described += f" (param: {details['param']})"
+        for detail in (note, described):
             if detail:
                 message += f": {detail}"
         return error_class_for(status)(
@@ -254,6 +370,9 @@ class _BaseClient:
             request_id=self._request_id(response),
             body=excerpt,
             retry_after=requested,
+            error_type=details.get("type"),
+            param=details.get("param"),
+            code=details.get("code"),
         )
 
     def _parse(
@@ -262,11 +381,17 @@ class _BaseClient:
         raw: bytes,
         body: bytes | None,
         decode_error: str | None,
-    ) -> Transcription:
+        response_format: str,
+    ) -> Transcription | str:
         status = response.status_code
         if body is None:
             encoding = response.headers.get("content-encoding", "")
             problem = f"cannot be decoded (Content-Encoding {encoding}): {decode_error}"
+        elif response_format in TEXT_FORMATS:
+            try:
+                return body.decode("utf-8")  # text, srt or vtt, as the service wrote it
+            except UnicodeDecodeError:
+                problem = "is not UTF-8 text"
         else:
             try:
                 result = parse_transcription(json.loads(body), self.provider)
@@ -287,6 +412,52 @@ class _BaseClient:
     def _request_id(self, response: httpx.Response) -> str | None:
         request_id = response.headers.get("x-request-id")
         return None if request_id is None else redact(request_id, self._api_key)
+
+
+def _response_format(
+    response_format: ResponseFormat | None,
+    model: str,
+    timestamp_granularities: Sequence[TimestampGranularity] | None,
+) -> ResponseFormat:
+    """The format to ask for: the one given, else verbose_json where timestamps
+    were asked for or the model gives segments, else json."""
+    if response_format is not None and response_format not in RESPONSE_FORMATS:
+        raise ConfigurationError(
+            f"response_format={response_format!r}: expected one of "
+            f"{', '.join(RESPONSE_FORMATS)}"
+        )
+    if timestamp_granularities is not None:
+        unknown = set(timestamp_granularities) - {"word", "segment"}
+        if unknown or isinstance(timestamp_granularities, str):
+            raise ConfigurationError(
+                f"timestamp_granularities={timestamp_granularities!r}: expected a "
+                'list of "word" and "segment"'
+            )
+        if response_format not in (None, "verbose_json"):
+            raise ConfigurationError(
+                "timestamp_granularities need response_format='verbose_json', "
+                f"not {response_format!r}"
+            )
+        return "verbose_json"
+    if response_format is not None:
+        return response_format
+    return "verbose_json" if model in VERBOSE_MODELS else "json"
+
+
+def _openai_error(body: bytes | None) -> dict[str, str | None]:
+    """message, type, param and code of an openai-style error body; {} if it is not
+    one. Each value is a string or None, whatever the body held there."""
+    try:
+        data = json.loads(body or b"")
+    except ValueError:
+        return {}
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return {}
+    return {
+        key: error[key] if isinstance(error.get(key), str) else None
+        for key in ("message", "type", "param", "code")
+    }
 
 
 def _decode(response: httpx.Response, raw: bytes) -> tuple[bytes | None, str | None]:
@@ -330,8 +501,11 @@ class Client(_BaseClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
+        wait_for_model: bool = False,
         http_client: httpx.Client | None = None,
     ) -> None:
+        """`wait_for_model` (Hugging Face only) asks the service to hold each request
+        while the model loads, instead of answering 503 with an estimated time."""
         super().__init__(
             api_key=api_key,
             base_url=base_url,
@@ -341,35 +515,99 @@ class Client(_BaseClient):
             max_retries=max_retries,
             retry_policy=retry_policy,
             default_headers=default_headers,
+            wait_for_model=wait_for_model,
         )
         self._owns_http_client = http_client is None
         self._http = http_client or httpx.Client(verify=tls_context())
+
+    @overload
+    def transcribe(
+        self,
+        file: AudioInput,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: TextFormat,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> str: ...
+
+    @overload
+    def transcribe(
+        self,
+        file: AudioInput,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: JSONFormat | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Transcription: ...
+
+    @overload
+    def transcribe(
+        self,
+        file: AudioInput,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: ResponseFormat | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Transcription | str: ...
 
     def transcribe(
         self,
         file: AudioInput,
         *,
         model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: ResponseFormat | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
-        language: str | None = None,
-        prompt: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> Transcription:
+    ) -> Transcription | str:
         """Transcribe one audio input: a path, bytes, a binary file object, or a
         `(filename, content[, content_type])` tuple.
 
-        `language` (ISO-639-1) and `prompt` (words to expect) go to the openai wire
-        format; `extra_headers` are sent with this call only.
+        The options are the official SDK's, for the openai wire format: `language`
+        (ISO-639-1), `prompt` (words to expect), `response_format` (json and
+        verbose_json give a Transcription, text, srt and vtt a str; left out,
+        verbose_json for whisper-1, which gives segments, and json for the newer
+        models, which refuse verbose_json), `temperature` (0 to 1),
+        `timestamp_granularities` (["word", "segment"], with verbose_json).
+        `extra_headers` are sent with this call only.
         """
+        audio = read_audio(file)
         options = self._request_options(
-            read_audio(file),
+            audio,
             model=model,
             timeout=timeout,
             idempotency_key=idempotency_key,
             language=language,
             prompt=prompt,
+            response_format=response_format,
+            temperature=temperature,
+            timestamp_granularities=timestamp_granularities,
             extra_headers=extra_headers,
         )
         retries = self._retries(max_retries)
@@ -385,12 +623,14 @@ class Client(_BaseClient):
                 finally:
                     response.close()
             except HTTPX_ERRORS as error:
-                outcome: Transcription | float = self._after_request_error(
+                outcome: Transcription | str | float = self._after_request_error(
                     error, attempt, retries
                 )
             else:
-                outcome = self._after_response(response, raw, attempt, retries)
-            if isinstance(outcome, Transcription):
+                outcome = self._after_response(
+                    response, raw, attempt, retries, options["response_format"]
+                )
+            if not isinstance(outcome, float):
                 return outcome
             time.sleep(outcome)
             attempt += 1
@@ -426,8 +666,11 @@ class AsyncClient(_BaseClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
+        wait_for_model: bool = False,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
+        """`wait_for_model` (Hugging Face only) asks the service to hold each request
+        while the model loads, instead of answering 503 with an estimated time."""
         super().__init__(
             api_key=api_key,
             base_url=base_url,
@@ -437,27 +680,87 @@ class AsyncClient(_BaseClient):
             max_retries=max_retries,
             retry_policy=retry_policy,
             default_headers=default_headers,
+            wait_for_model=wait_for_model,
         )
         self._owns_http_client = http_client is None
         self._http = http_client or httpx.AsyncClient(verify=tls_context())
+
+    @overload
+    async def transcribe(
+        self,
+        file: AudioInput,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: TextFormat,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> str: ...
+
+    @overload
+    async def transcribe(
+        self,
+        file: AudioInput,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: JSONFormat | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Transcription: ...
+
+    @overload
+    async def transcribe(
+        self,
+        file: AudioInput,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: ResponseFormat | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Transcription | str: ...
 
     async def transcribe(
         self,
         file: AudioInput,
         *,
         model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: ResponseFormat | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[TimestampGranularity] | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
-        language: str | None = None,
-        prompt: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> Transcription:
+    ) -> Transcription | str:
         """Transcribe one audio input: a path, bytes, a binary file object, or a
         `(filename, content[, content_type])` tuple.
 
-        `language` (ISO-639-1) and `prompt` (words to expect) go to the openai wire
-        format; `extra_headers` are sent with this call only.
+        The options are the official SDK's, for the openai wire format: `language`
+        (ISO-639-1), `prompt` (words to expect), `response_format` (json and
+        verbose_json give a Transcription, text, srt and vtt a str; left out,
+        verbose_json for whisper-1, which gives segments, and json for the newer
+        models, which refuse verbose_json), `temperature` (0 to 1),
+        `timestamp_granularities` (["word", "segment"], with verbose_json).
+        `extra_headers` are sent with this call only.
         """
         audio = await asyncio.to_thread(read_audio, file)
         options = self._request_options(
@@ -467,6 +770,9 @@ class AsyncClient(_BaseClient):
             idempotency_key=idempotency_key,
             language=language,
             prompt=prompt,
+            response_format=response_format,
+            temperature=temperature,
+            timestamp_granularities=timestamp_granularities,
             extra_headers=extra_headers,
         )
         retries = self._retries(max_retries)
@@ -482,12 +788,14 @@ class AsyncClient(_BaseClient):
                 finally:
                     await response.aclose()
             except HTTPX_ERRORS as error:
-                outcome: Transcription | float = self._after_request_error(
+                outcome: Transcription | str | float = self._after_request_error(
                     error, attempt, retries
                 )
             else:
-                outcome = self._after_response(response, raw, attempt, retries)
-            if isinstance(outcome, Transcription):
+                outcome = self._after_response(
+                    response, raw, attempt, retries, options["response_format"]
+                )
+            if not isinstance(outcome, float):
                 return outcome
             await asyncio.sleep(outcome)
             attempt += 1

@@ -40,6 +40,15 @@ class AudioInputError(ConfigError):
     exit_code = EXIT_NO_FILE
 
 
+class AudioTooLargeError(AudioInputError):
+    """An audio file over the service's upload limit: refused before it is sent."""
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size  # bytes
+        self.limit = limit  # bytes
+
+
 class APIError(Error):
     """Base class of everything that went wrong talking to the service."""
 
@@ -90,11 +99,19 @@ class APIStatusError(APIError):
         request_id: str | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        error_type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(
             message, status_code=status_code, request_id=request_id, body=body
         )
         self.retry_after = retry_after  # seconds the server asked to wait, if it did
+        # What an openai-style error body says: {"error": {"message", "type",
+        # "param", "code"}}; None where the body does not say (Hugging Face's).
+        self.type = error_type  # "invalid_request_error", say
+        self.param = param  # the request field at fault, "model" say
+        self.code = code  # "invalid_api_key", say
 
 
 class BadRequestError(APIStatusError):
@@ -133,6 +150,31 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx: the service failed; retried before this is raised."""
+
+
+class ModelLoadingError(ServerError):
+    """503 from Hugging Face: the model is still loading, ready in `estimated_time`
+    seconds (the service's guess). Raised when the retries ran out or the wait is
+    longer than the client waits; `wait_for_model=True` has the service hold the
+    request until the model is loaded instead."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        estimated_time: float,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            request_id=request_id,
+            body=body,
+            retry_after=estimated_time,
+        )
+        self.estimated_time = estimated_time
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -106,9 +106,26 @@ def read_audio(file: AudioInput) -> AudioFile:
     if not content_type and filename:
         content_type = AUDIO_TYPES.get(os.path.splitext(filename)[1].lower())
     content_type = content_type or sniff_content_type(content[:16]) or UNKNOWN_TYPE
-    if not filename:
-        filename = "audio" + EXTENSIONS.get(content_type, "")
+    filename = filename or "audio"
+    if os.path.splitext(filename)[1].lower() not in AUDIO_TYPES:
+        # Services tell the format by the name's extension (OpenAI refuses a name
+        # without one), so a name that lacks it gets the one the content shows.
+        filename += EXTENSIONS.get(content_type, "")
     return AudioFile(filename=filename, content=content, content_type=content_type)
+
+
+def check_nameable(audio: AudioFile) -> None:
+    """Refuse audio whose format neither its name nor its bytes tell: the openai
+    format sends the format in the file name, and the service refuses a name
+    without an audio extension."""
+    if os.path.splitext(audio.filename)[1] or audio.content_type != UNKNOWN_TYPE:
+        return
+    kinds = ", ".join(sorted({ext.lstrip(".") for ext in EXTENSIONS.values()}))
+    raise AudioInputError(
+        f"cannot tell the audio format of {audio.filename!r}: no extension in the "
+        f"name, and the first bytes are none of {kinds}; name it, as in "
+        "client.transcribe(('talk.mp3', data))"
+    )
 
 
 def _read_path(path: str) -> bytes:

@@ -30,13 +30,22 @@ class RetryPolicy:
                 )
 
     def delay(
-        self, attempt: int, headers: Mapping[str, str] | None = None
+        self,
+        attempt: int,
+        headers: Mapping[str, str] | None = None,
+        *,
+        requested: float | None = None,
     ) -> float | None:
         """Seconds to wait after failed attempt number `attempt` (0 for the first), or
-        None when the server asks for longer than `max_retry_after`: give up now."""
-        requested = retry_after_seconds(headers) if headers is not None else None
-        if requested is not None:
-            return requested if requested <= self.max_retry_after else None
+        None when the server asks for longer than `max_retry_after`: give up now.
+
+        The headers' wait (Retry-After) comes first, then `requested`, a wait the
+        body named (Hugging Face's `estimated_time` for a loading model), then backoff.
+        """
+        from_headers = retry_after_seconds(headers) if headers is not None else None
+        wait = requested if from_headers is None else from_headers
+        if wait is not None:
+            return wait if wait <= self.max_retry_after else None
         return self.backoff(attempt)
 
     def backoff(self, attempt: int) -> float:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -108,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="words and spellings to expect (openai format only)",
     )
     transcribe.add_argument(
+        "--temperature",
+        type=unit_interval,
+        metavar="T",
+        help="sampling temperature, 0 to 1 (openai format only)",
+    )
+    transcribe.add_argument(
+        "--wait-for-model",
+        action="store_true",
+        help="have the service hold requests while the model loads, instead of "
+        "answering 503 (huggingface format only)",
+    )
+    transcribe.add_argument(
         "--timeout",
         type=positive_float,
         default=DEFAULT_TIMEOUT.read,
@@ -158,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="an API key to accept; repeatable (default: 'dev')",
     )
     devserver.add_argument(
+        "--model-loading",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer huggingface requests with 503 'model is loading' for this long "
+        "after start, as a cold hosted model does (default: 0)",
+    )
+    devserver.add_argument(
         "--log-file",
         type=Path,
         metavar="PATH",
@@ -171,6 +192,28 @@ def port_number(text: str) -> int:
     value = non_negative_int(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"must be 65535 or less, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more: {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
     return value
 
 
@@ -294,10 +337,21 @@ def _transcribe(args: argparse.Namespace) -> int:
         raise AudioInputError(f"no such file: {', '.join(missing)}")
     outputs = _output_paths(args.files, args.output_dir)
     settings = _settings(args)
-    if settings.provider == "huggingface" and (args.language or args.prompt):
+    openai_only = {
+        "--language": args.language,
+        "--prompt": args.prompt,
+        "--temperature": args.temperature,
+    }
+    given = [flag for flag, value in openai_only.items() if value is not None]
+    if settings.provider == "huggingface" and given:
         raise ConfigurationError(
-            "--language and --prompt need the openai wire format; the huggingface "
+            f"{', '.join(given)}: the openai wire format only; the huggingface "
             "format sends the audio bytes alone"
+        )
+    if settings.provider != "huggingface" and args.wait_for_model:
+        raise ConfigurationError(
+            "--wait-for-model needs the huggingface wire format: OpenAI has no "
+            "models to load"
         )
     if args.output_dir is not None:
         remove_stale_temporaries(args.output_dir)  # what a killed run left
@@ -311,6 +365,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         ),
         max_retries=args.max_retries,
         retry_policy=RetryPolicy(max_retry_after=args.max_retry_after),
+        wait_for_model=args.wait_for_model,
     )
     level = logging.DEBUG if args.verbose else logging.WARNING
     with _logging_to(sys.stderr, level, settings.api_key):
@@ -327,6 +382,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                         concurrency=args.concurrency,
                         language=args.language,
                         prompt=args.prompt,
+                        temperature=args.temperature,
                         on_progress=lambda done, _: bar.update(done - bar.count),
                     )
 
@@ -355,7 +411,9 @@ def _devserver(args: argparse.Namespace) -> int:
                     f"cannot write the log file {args.log_file}: {error.strerror}"
                 ) from None
         try:
-            server = DevServer(args.host, args.port, keys)
+            server = DevServer(
+                args.host, args.port, keys, model_loading=args.model_loading
+            )
         except OSError as error:
             raise Error(
                 f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"

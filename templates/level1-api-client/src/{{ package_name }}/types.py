@@ -23,14 +23,30 @@ class Segment(BaseModel):
     text: str
 
 
+class Word(BaseModel):
+    """One word and its place in the audio, in seconds (openai's word timestamps)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    word: str
+    start: float
+    end: float
+
+
 class Transcription(BaseModel):
-    """What the service heard. `raw` keeps the JSON exactly as the service sent it."""
+    """What the service heard. `raw` keeps the JSON exactly as the service sent it.
+
+    `segments` come with openai's verbose_json (and Hugging Face's chunks), `words`
+    with verbose_json when word timestamps were asked for; plain json has neither.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     text: str
     segments: list[Segment] = Field(default_factory=list)
+    words: list[Word] = Field(default_factory=list)
     language: str | None = None
+    duration: float | None = None  # seconds of audio, where the service says
     raw: dict[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
     # The service's x-request-id for this answer, to quote when asking its support.
     request_id: str | None = Field(default=None, repr=False, exclude=True)
@@ -48,12 +64,20 @@ class OpenAISegment(_Wire):
     text: str
 
 
+class OpenAIWord(_Wire):
+    word: str
+    start: float
+    end: float
+
+
 class OpenAIBody(_Wire):
-    """OpenAI-style `/audio/transcriptions` JSON (verbose_json has segments)."""
+    """OpenAI-style `/audio/transcriptions` JSON (verbose_json has segments, words)."""
 
     text: str
     language: str | None = None
+    duration: float | None = None
     segments: list[OpenAISegment] | None = None
+    words: list[OpenAIWord] | None = None
 
     def to_transcription(self, raw: dict[str, Any]) -> Transcription:
         return Transcription(
@@ -62,7 +86,12 @@ class OpenAIBody(_Wire):
                 Segment(start=item.start, end=item.end, text=item.text.strip())
                 for item in self.segments or []
             ],
+            words=[
+                Word(word=item.word.strip(), start=item.start, end=item.end)
+                for item in self.words or []
+            ],
             language=self.language,
+            duration=self.duration,
             raw=raw,
         )
 
