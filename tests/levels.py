@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 REGISTRY = "templates/_jinja/levels.jinja"
@@ -27,6 +28,25 @@ def registry() -> dict[int, dict[str, Any]]:
 
 
 LEVELS = registry()
+
+
+def examples(level: int) -> list[str]:
+    """Level `level`'s example content: the patterns copier.yml's `_exclude` adds on update.
+
+    copier.yml is their one source (Copier renders that list against older releases too,
+    so it cannot import this registry); this renders it as Copier does on `copier update`.
+    """
+    config = yaml.safe_load((REPO / "copier.yml").read_text(encoding="utf-8"))
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO))
+    on_update_only = [pattern for pattern in config["_exclude"] if "_copier_operation" in pattern]
+    return [
+        line
+        for pattern in on_update_only
+        for line in environment.from_string(pattern)
+        .render(level=level, _copier_operation="update")
+        .splitlines()
+        if line
+    ]
 
 
 def needs_torch(level: int) -> bool:

@@ -190,7 +190,7 @@ def test_the_update_message_names_the_project(template: Path, tmp_path: Path) ->
     assert 'Updating "proj".' in result.stdout + result.stderr
 
 
-LEVELS_WITH_EXAMPLES = [level for level in LEVELS if levels.LEVELS[level]["examples"]]
+LEVELS_WITH_EXAMPLES = [level for level in LEVELS if levels.examples(level)]
 
 
 @pytest.mark.parametrize("level", LEVELS_WITH_EXAMPLES)
@@ -199,12 +199,12 @@ def test_replaced_examples_never_conflict_and_never_come_back(
 ) -> None:
     """A user replaces the example content; the next release changes it and the machinery.
 
-    The examples are the user's (the registry's `examples`, excluded from updates): the
+    The examples are the user's (copier.yml's `_exclude` on update): the
     update brings the machinery change, leaves the user's files as they are, and does not
     bring back an example the user deleted.
     """
     project = make_project(template, tmp_path / "proj", level)
-    spec = pathspec_of(levels.LEVELS[level]["examples"])
+    spec = pathspec_of(levels.examples(level))
     examples = sorted(
         path.relative_to(project)
         for path in project.rglob("*")
