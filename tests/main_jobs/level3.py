@@ -1,12 +1,28 @@
-"""Level 3: fetch and apply the example series, the smoke render, then export --check."""
+"""Level 3: fetch and apply the example series, the smoke render, then export --check;
+then the README's "Your own upstream" steps, run literally and in order, on a throwaway
+upstream, a first patch of the user's, and the project's own tests after it."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 from conftest import run
+
+# The README's stand-ins for the user's upstream, replaced by the throwaway one.
+README_URL = "https://github.com/OWNER/APP"
+README_REV = "v1.2.0"
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Level Three",
+    "GIT_AUTHOR_EMAIL": "three@example.org",
+    "GIT_COMMITTER_NAME": "Level Three",
+    "GIT_COMMITTER_EMAIL": "three@example.org",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def check(project: Path, bin_dir: Path, answers: dict) -> None:
@@ -38,6 +54,66 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert metadata["settings"]["vignette_strength"] > 0
     corners, centre = brightness(smoke / "run-1" / "frame_00000.ppm")
     assert corners < 0.5 * centre, (corners, centre)
+
+    own_upstream(project, bin_dir, cli)
+
+
+def readme_steps(project: Path) -> list[str]:
+    """The command lines of the first console block under "### Your own upstream"."""
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Your own upstream\n", 1)[1]
+    block = re.search(r"```console\n(.*?)```", section, re.DOTALL)
+    assert block is not None, "no console block under 'Your own upstream'"
+    lines = [line for line in block.group(1).splitlines() if line.strip()]
+    assert any(README_URL in line for line in lines), lines
+    return lines
+
+
+def throwaway_upstream(folder: Path) -> Path:
+    """A plain git upstream with a licence, a quoted file name and two releases."""
+    folder.mkdir()
+    env = GIT_IDENTITY
+    run(["git", "init", "-q", "-b", "main"], folder, env=env)
+    (folder / "LICENSE").write_text("MIT License\n", encoding="utf-8")
+    (folder / "app.py").write_text("".join(f"step = {n}\n" for n in range(12)), encoding="utf-8")
+    (folder / "notes é.txt").write_text("a note\n", encoding="utf-8")
+    run(["git", "add", "-A"], folder, env=env)
+    run(["git", "commit", "-q", "-m", "first"], folder, env=env)
+    run(["git", "tag", README_REV], folder, env=env)
+    (folder / "app.py").write_text("step = 0\n", encoding="utf-8")
+    run(["git", "commit", "-q", "-a", "-m", "second"], folder, env=env)
+    return folder
+
+
+def own_upstream(project: Path, bin_dir: Path, cli: str) -> None:
+    upstream = throwaway_upstream(project.parent / "their-app")
+    env = {**GIT_IDENTITY, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    for line in readme_steps(project):
+        command = line.replace(README_URL, str(upstream))
+        result = run(command, project, env=env, timeout=300)
+        if "init --upstream" in command:
+            assert "removed patches/render-vignette.patch" in result.stdout
+    # The pin is the throwaway upstream's tag; the example content is gone and committed.
+    status = json.loads(run([cli, "status", "--json"], project).stdout)
+    tagged = run(["git", "rev-parse", README_REV], upstream, env=GIT_IDENTITY).stdout.strip()
+    assert status["commit"] == tagged
+    assert status["patches"] == []
+    assert not (project / "example_upstream").exists()
+    assert not (project / "tests" / "test_example.py").exists()
+    clean = run(["git", "status", "--porcelain"], project, env=GIT_IDENTITY).stdout
+    assert clean == "", clean
+
+    # The user's first patch, on a file whose name git quotes; then the project's tests.
+    work = project / ".work" / "upstream"
+    (work / "notes é.txt").write_text("a better note\n", encoding="utf-8")
+    message = "notes: a better note\n\nUpstream-Status: Pending\nOrigin: vendor\nLast-Update: 2025-01-31\n"
+    run(["git", "commit", "-q", "-a", "-m", message], work, env=GIT_IDENTITY)
+    run([cli, "export"], project)
+    run([cli, "lint"], project)
+    run([cli, "apply"], project)
+    run([cli, "export", "--check"], project)
+    assert (project / "patches" / "notes-a-better-note.patch").is_file()
+    run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, timeout=600)
 
 
 def brightness(path: Path) -> tuple[float, float]:

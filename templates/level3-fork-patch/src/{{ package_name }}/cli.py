@@ -18,11 +18,11 @@ from .lint import lint
 from .project import Project, find_project
 from .settings import (
     draft_model,
+    find_defaults,
     json_schema,
     load_settings,
     markdown_table,
     migrate,
-    read_defaults,
     read_json_object,
 )
 from .settings_model import MIGRATIONS, SCHEMA_VERSION, UpstreamSettings
@@ -262,7 +262,8 @@ def cmd_settings_schema(args: argparse.Namespace) -> int:
 
 def cmd_settings_draft(args: argparse.Namespace) -> int:
     path = Path(args.defaults)
-    defaults, notes = read_defaults(path)
+    defaults, notes, found = find_defaults(path)
+    log(f"{path}: found {found}: {len(defaults)} key(s)")
     for note in notes:
         log(f"{path}: {note}")
     text = draft_model(defaults, args.class_name, path.name)
@@ -432,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
         "draft", help="draft a schema from an upstream defaults file"
     )
     sub.add_argument(
-        "defaults", help="a JSON file or a Python file with a dict literal"
+        "defaults",
+        help="a JSON or YAML file, or Python: a dict literal, a function returning"
+        " a dict or locals(), a dataclass, argparse defaults",
     )
     sub.add_argument("--class-name", default="UpstreamSettings")
     sub.add_argument("-o", "--output", type=Path, help="write to a file")

@@ -18,6 +18,12 @@ is computed when the frame count is known; where two keyframes then land on one 
 the later one wins, as in deforum.
 A bare number ("0.75", as some UIs save a constant) reads as "0:(0.75)" when allowed.
 Between keyframes whose expressions do not use `t`, values are interpolated linearly.
+
+An expression without `t`, `max_f` or `s` is computed when it is parsed, so `1/0` or
+`9**9**9` is refused then, with its position, not when a frame needs it. Many
+upstreams' own parsers take less than this grammar (a `float()` of each value):
+`numbers_only=True` accepts exactly `frame:(number)`, so that a settings file the
+schema passes is one the upstream can read.
 """
 
 from __future__ import annotations
@@ -152,11 +158,28 @@ def _quote(text: str) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, numbers_only: bool = False) -> None:
         self.text = text
         self.tokens = _tokens(text)
         self.index = 0
         self.depth = 0
+        self.numbers_only = numbers_only
+
+    def check_value(self, expr: Expr, start: int, end: int) -> None:
+        """Refuse what the upstream could not compute, naming where it is."""
+        source = self.text[start:end].strip()
+        where = f"{_quote(self.text)}: at character {start + 1}, {source!r}"
+        if self.numbers_only and not _is_number(expr):
+            raise ScheduleError(
+                f"{where} is not a plain number: this upstream's schedules take"
+                " numbers only, as frame:(number)"
+            )
+        if not uses_variables(expr):
+            try:
+                evaluate(expr, t=0, max_f=0)
+            except ScheduleError as error:
+                reason = str(error).rpartition(": ")[2]
+                raise ScheduleError(f"{where} cannot be computed: {reason}") from None
 
     @property
     def token(self) -> tuple[str, str, int]:
@@ -186,6 +209,8 @@ class _Parser:
         while True:
             kind, value, _ = self.token
             frame: int | Expr
+            if kind == "quoted" and self.numbers_only:
+                raise self.fail("a whole frame number (this upstream takes no other)")
             if kind == "quoted":
                 frame = self.frame_expression(value[1:-1])
             elif kind == "number" and value.isdigit():
@@ -199,7 +224,9 @@ class _Parser:
             self.index += 1
             self.expect(":")
             self.expect("(")
+            start = self.token[2]
             expr = self.expr()
+            self.check_value(expr, start, self.token[2])
             self.expect(")")
             if isinstance(frame, int):
                 keyframes[frame] = expr
@@ -291,7 +318,16 @@ class _Parser:
         raise self.fail("a number, a name or '('")
 
 
-def parse_schedule(text: str, *, allow_bare: bool = True) -> Schedule:
+def _is_number(node: Expr) -> bool:
+    """A literal number, signed or not: what Python's float() of the text accepts."""
+    return isinstance(node, Num) or (
+        isinstance(node, Neg) and isinstance(node.operand, Num)
+    )
+
+
+def parse_schedule(
+    text: str, *, allow_bare: bool = True, numbers_only: bool = False
+) -> Schedule:
     """The schedule a string describes; ScheduleError says where it breaks grammar."""
     if len(text) > MAX_LENGTH:
         raise ScheduleError(f"schedule of {len(text)} characters: at most {MAX_LENGTH}")
@@ -303,12 +339,13 @@ def parse_schedule(text: str, *, allow_bare: bool = True) -> Schedule:
             raise ScheduleError(
                 f"{_quote(text)}: a bare value, not a schedule: write '0:({stripped})'"
             )
-        parser = _Parser(stripped)
+        parser = _Parser(stripped, numbers_only=numbers_only)
         expr = parser.expr()
         if parser.token[0] != "end":
             raise parser.fail("the end")
+        parser.check_value(expr, 0, len(stripped))
         return Schedule(((0, expr),))
-    return _Parser(text).schedule()
+    return _Parser(text, numbers_only=numbers_only).schedule()
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2, "**": 4}
@@ -358,6 +395,19 @@ def format_schedule(schedule: Schedule) -> str:
         f"{format_frame(frame)}:({format_expr(expr)})"
         for frame, expr in schedule.keyframes
     )
+
+
+def uses_variables(node: Expr) -> bool:
+    """Whether the expression reads t, max_f or s (so has no value until a frame)."""
+    if isinstance(node, Var):
+        return node.name in VARIABLES
+    if isinstance(node, Neg):
+        return uses_variables(node.operand)
+    if isinstance(node, BinOp):
+        return uses_variables(node.left) or uses_variables(node.right)
+    if isinstance(node, Call):
+        return any(uses_variables(arg) for arg in node.args)
+    return False
 
 
 def uses_t(node: Expr) -> bool:

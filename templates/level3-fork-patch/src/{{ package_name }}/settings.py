@@ -39,7 +39,7 @@ from .schedule import (
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _to_schedule(value: object) -> Schedule:
+def _to_schedule(value: object, numbers_only: bool = False) -> Schedule:
     if isinstance(value, Schedule):
         return value
     if isinstance(value, bool):
@@ -51,9 +51,13 @@ def _to_schedule(value: object) -> Schedule:
     if not isinstance(value, str):
         raise ValueError(f"expected a schedule string such as '0:(1.0)', got {value!r}")
     try:
-        return parse_schedule(value)
+        return parse_schedule(value, numbers_only=numbers_only)
     except ScheduleError as error:
         raise ValueError(str(error)) from None
+
+
+def _to_number_schedule(value: object) -> Schedule:
+    return _to_schedule(value, numbers_only=True)
 
 
 ScheduleField = Annotated[
@@ -69,6 +73,20 @@ ScheduleField = Annotated[
     ),
 ]
 """A keyframe schedule: parsed on load ("0.75" reads "0:(0.75)"), written as text."""
+
+NumberScheduleField = Annotated[
+    Schedule,
+    PlainValidator(_to_number_schedule),
+    PlainSerializer(format_schedule, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "keyframe-schedule-numbers",
+            "examples": ["0:(1.0), 30:(1.02)", "0.75"],
+        }
+    ),
+]
+"""A schedule for an upstream whose parser takes numbers only: `frame:(number)`."""
 
 
 @dataclass(frozen=True)
@@ -328,10 +346,20 @@ RESERVED_FIELD_NAMES = set(dir(BaseModel)) | {"schema_version"}
 
 
 def read_defaults(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """An upstream's defaults (a JSON object or a Python dict literal), and notes.
+    """An upstream's defaults and notes on them (see `find_defaults`)."""
+    data, notes, _ = find_defaults(path)
+    return data, notes
 
-    Duplicate keys are reported, not refused: they are the upstream's, and the draft
-    keeps the value that the upstream's own loader keeps (the last).
+
+def find_defaults(path: Path) -> tuple[dict[str, Any], list[str], str]:
+    """An upstream's defaults, notes on them, and the form they were found in.
+
+    The forms real upstreams keep their defaults in: a JSON or YAML settings file; in
+    Python, a dict literal (assigned, or returned by a function), a function of plain
+    assignments that returns `locals()` (deforum's args.py), dataclass fields, or
+    argparse `add_argument(..., default=...)` calls. Duplicate keys are reported, not
+    refused: they are the upstream's, and the draft keeps the value that the
+    upstream's own loader keeps (the last).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -351,43 +379,206 @@ def read_defaults(path: Path) -> tuple[dict[str, Any], list[str]]:
             result[key] = value
         return result
 
-    try:
-        data = json.loads(text, object_pairs_hook=keep_last)
-    except json.JSONDecodeError:
-        data = _python_literal(path, text, notes)
+    data: object
+    if path.suffix in (".yaml", ".yml"):
+        data, found = _yaml_mapping(path, text), "a YAML mapping"
+    elif path.suffix == ".py":
+        data, found = _python_defaults(path, text, notes)
+    else:
+        try:
+            data, found = json.loads(text, object_pairs_hook=keep_last), "a JSON object"
+        except json.JSONDecodeError:
+            data, found = _python_defaults(path, text, notes)
     if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
         raise ConfigError(f"{path}: expected an object (a dict) with string keys")
-    return data, notes
+    if not data:
+        raise ConfigError(f"{path}: {found} with no keys: nothing to draft")
+    return data, notes, found
 
 
-def _python_literal(path: Path, text: str, notes: list[str]) -> object:
+def _yaml_mapping(path: Path, text: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}".splitlines()[0]) from None
+
+
+def _literal_value(node: ast.expr) -> tuple[bool, object]:
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return False, None
+
+
+def _dict_literal(node: ast.Dict, notes: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in zip(node.keys, node.values, strict=True):
+        if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+            continue
+        ok, literal = _literal_value(value)
+        if not ok:
+            notes.append(f"key {key.value!r}: not a literal, left out")
+            continue
+        if key.value in result:
+            notes.append(
+                f"key {key.value!r} appears twice; the draft keeps the last value"
+            )
+        result[key.value] = literal
+    return result
+
+
+def _assignments(body: list[ast.stmt], notes: list[str], where: str) -> dict[str, Any]:
+    """name -> literal value of each plain `name = value` in a block."""
+    result: dict[str, Any] = {}
+    for statement in body:
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets, value = [statement.target], statement.value
+        for target in targets:
+            if not isinstance(target, ast.Name) or value is None:
+                continue
+            ok, literal = _literal_value(value)
+            if ok:
+                result[target.id] = literal
+            elif not (isinstance(value, ast.Call) and _call_name(value) == "field"):
+                notes.append(f"{where}: {target.id} is not a literal, left out")
+            else:
+                default = _keyword(value, "default")
+                if default is not None and _literal_value(default)[0]:
+                    result[target.id] = _literal_value(default)[1]
+                else:
+                    notes.append(f"{where}: {target.id} has no literal default")
+    return result
+
+
+def _call_name(node: ast.Call) -> str:
+    function = node.func
+    if isinstance(function, ast.Attribute):
+        return function.attr
+    return function.id if isinstance(function, ast.Name) else ""
+
+
+def _keyword(node: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in node.keywords if k.arg == name), None)
+
+
+def _returns(function: ast.FunctionDef) -> list[ast.expr]:
+    return [
+        node.value
+        for node in ast.walk(function)
+        if isinstance(node, ast.Return) and node.value is not None
+    ]
+
+
+def _is_dataclass(node: ast.ClassDef) -> bool:
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = target.attr if isinstance(target, ast.Attribute) else ""
+        if isinstance(target, ast.Name):
+            name = target.id
+        if name == "dataclass":
+            return True
+    return False
+
+
+def _argparse_defaults(tree: ast.Module, notes: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _call_name(node) == "add_argument"):
+            continue
+        options = [
+            arg.value
+            for arg in node.args
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+        ]
+        dest_node = _keyword(node, "dest")
+        if isinstance(dest_node, ast.Constant) and isinstance(dest_node.value, str):
+            dest = dest_node.value
+        else:
+            long = [o for o in options if o.startswith("--")]
+            dest = (long or options or [""])[0].lstrip("-").replace("-", "_")
+        default = _keyword(node, "default")
+        if not dest:
+            continue
+        if default is None:
+            store_true = _keyword(node, "action")
+            if isinstance(store_true, ast.Constant) and store_true.value in (
+                "store_true",
+                "store_false",
+            ):
+                result[dest] = store_true.value == "store_false"
+            continue
+        ok, literal = _literal_value(default)
+        if ok:
+            result[dest] = literal
+        else:
+            notes.append(f"argument {dest}: the default is not a literal, left out")
+    return result
+
+
+def _python_defaults(
+    path: Path, text: str, notes: list[str]
+) -> tuple[dict[str, Any], str]:
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        raise ConfigError(f"{path}: neither JSON nor a Python dict literal") from None
-    candidates: list[ast.Dict] = []
-    for node in tree.body:
-        if isinstance(
-            node, ast.Expr | ast.Assign | ast.AnnAssign | ast.Return
-        ) and isinstance(node.value, ast.Dict):
-            candidates.append(node.value)
-    if not candidates:
-        raise ConfigError(f"{path}: no dict literal at the top level")
-    literal = candidates[0]
-    seen: set[str] = set()
-    for key in literal.keys:
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            if key.value in seen:
-                notes.append(
-                    f"key {key.value!r} appears twice; the draft keeps the last value"
-                )
-            seen.add(key.value)
-    try:
-        return ast.literal_eval(literal)
-    except ValueError:
         raise ConfigError(
-            f"{path}: the dict holds more than literals (calls, names)"
+            f"{path}: neither JSON nor Python; settings draft reads a JSON or YAML"
+            " file, or Python with a dict literal, a function returning a dict or"
+            " locals(), a dataclass, or argparse add_argument defaults"
         ) from None
+    for node in tree.body:
+        value = getattr(node, "value", None)
+        if isinstance(node, ast.Expr | ast.Assign | ast.AnnAssign) and isinstance(
+            value, ast.Dict
+        ):
+            names = [
+                t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)
+            ]
+            what = (
+                f"the dict literal assigned to {names[0]}"
+                if names
+                else "a dict literal"
+            )
+            return _dict_literal(value, notes), what
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    for function in functions:
+        dicts = [r for r in _returns(function) if isinstance(r, ast.Dict)]
+        if dicts:
+            return _dict_literal(
+                dicts[-1], notes
+            ), f"the dict {function.name}() returns"
+    # deforum's form: functions of assignments that end `return locals()`, merged.
+    merged: dict[str, Any] = {}
+    found: list[str] = []
+    for function in functions:
+        if any(
+            isinstance(r, ast.Call) and _call_name(r) == "locals"
+            for r in _returns(function)
+        ):
+            merged.update(_assignments(function.body, notes, f"{function.name}()"))
+            found.append(f"{function.name}()")
+    if merged:
+        return merged, f"the assignments of {', '.join(found)} (returning locals())"
+    classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    for cls in classes:
+        if _is_dataclass(cls):
+            merged.update(_assignments(cls.body, notes, cls.name))
+            found.append(cls.name)
+    if merged:
+        return merged, f"the fields of dataclass {', '.join(found)}"
+    merged = _argparse_defaults(tree, notes)
+    if merged:
+        return merged, "argparse add_argument defaults"
+    raise ConfigError(
+        f"{path}: found no defaults: settings draft reads a dict literal, a function"
+        " returning a dict or locals(), a dataclass, or argparse add_argument defaults"
+    )
 
 
 def _python_type(value: object) -> str:

@@ -3,6 +3,8 @@
 Example content: drafted with `settings draft` from the upstream's defaults.json, then
 narrowed by hand (choices, ranges, one-line descriptions). Replace it with your
 upstream's (see the README). The patched app's defaults add `vignette_strength`.
+tinyforum's schedule parser reads each value with float(), so its schedules are
+NumberScheduleField: an expression such as `0:(t**2)` is refused here, not by a crash.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .schedule import parse_schedule
-from .settings import Migration, ScheduleField
+from .settings import Migration, NumberScheduleField
 
 SCHEMA_VERSION = 3
 
@@ -106,31 +108,31 @@ class UpstreamSettings(BaseModel):
     negative_prompt: str = Field(
         "", description="What guidance steers away from (the unconditional prompt)."
     )
-    cfg_scale_schedule: ScheduleField = Field(
+    cfg_scale_schedule: NumberScheduleField = Field(
         parse_schedule("0:(3.0)"),
         description="Classifier-free guidance scale: how hard the prompt steers.",
     )
-    angle: ScheduleField = Field(
+    angle: NumberScheduleField = Field(
         parse_schedule("0:(0)"), description="Camera rotation per frame, in degrees."
     )
-    zoom: ScheduleField = Field(
+    zoom: NumberScheduleField = Field(
         parse_schedule("0:(1.04)"), description="Zoom factor per frame (1 = none)."
     )
-    translation_x: ScheduleField = Field(
+    translation_x: NumberScheduleField = Field(
         parse_schedule("0:(0)"), description="Sideways shift per frame, pixels."
     )
-    translation_y: ScheduleField = Field(
+    translation_y: NumberScheduleField = Field(
         parse_schedule("0:(0)"), description="Upward shift per frame, pixels."
     )
-    noise_schedule: ScheduleField = Field(
+    noise_schedule: NumberScheduleField = Field(
         parse_schedule("0:(0.02)"),
         description="Amount of fresh Gaussian noise added before denoising.",
     )
-    strength_schedule: ScheduleField = Field(
+    strength_schedule: NumberScheduleField = Field(
         parse_schedule("0:(0.65)"),
         description="How much of the previous frame survives (0 to 1).",
     )
-    contrast_schedule: ScheduleField = Field(
+    contrast_schedule: NumberScheduleField = Field(
         parse_schedule("0:(1.0)"),
         description="Contrast multiplier applied to each frame.",
     )
