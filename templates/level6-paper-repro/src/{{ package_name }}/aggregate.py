@@ -1,7 +1,11 @@
-"""From run folders to results/summary.csv, and the compute report.
+"""From run folders to results/summary.csv, results/tests.csv and the compute report.
 
-A run counts when its env.json says ok, its config hash is that of the grid as it is
-now, and its metrics.json exists; anything else counts against n_ok out of n_total.
+A run counts when it finished (env.json says ok, metrics.json exists) with the grid's
+config, the code and the data as they are now (provenance.py); a failed, unfinished or
+stale run counts against n_ok out of n_total. tests.csv compares every two methods of a
+config, seed by seed (stats.paired_test), the p-values Holm-adjusted over the table.
+Numbers are written to 6 significant digits: far finer than any interval, and coarse
+enough that the last-digit noise of another CPU does not change the committed files.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_json_atomic, write_text_atomic
+from .data import MANIFEST
 from .errors import ConfigError
 from .grid import Grid, Run
 from .metrics import METRICS
+from .provenance import states
 from .records import METRICS_FILE, read_env
-from .stats import summarize
+from .stats import holm, paired_test, summarize
 
 RESULTS = Path("results")
 SUMMARY = RESULTS / "summary.csv"
+TESTS = RESULTS / "tests.csv"
+DIGITS = 6
 COMPUTE_JSON = RESULTS / "compute.json"
 COMPUTE_MD = RESULTS / "compute.md"
 COLUMNS = (
@@ -65,13 +73,9 @@ class Row:
 
 
 def read_metrics(run: Run) -> dict[str, Any] | None:
-    """The run's metrics if it finished with the grid's current config, else None."""
+    """The metrics.json of a finished run, else None (its provenance not checked)."""
     env = read_env(run.run_dir)
-    if (
-        env is None
-        or env.get("status") != "ok"
-        or env.get("config_hash") != run.config_hash
-    ):
+    if env is None or env.get("status") != "ok":
         return None
     try:
         value = json.loads((run.run_dir / METRICS_FILE).read_text(encoding="utf-8"))
@@ -80,21 +84,42 @@ def read_metrics(run: Run) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def summarize_grid(
-    grid: Grid, root: Path, *, ci: str = "t", seed: int = 0
-) -> list[Row]:
-    cells: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-    for run in grid.runs(root):
-        metrics = read_metrics(run)
+def good_runs(
+    grid: Grid, root: Path, manifest: Path = MANIFEST
+) -> tuple[list[tuple[Run, dict[str, Any]]], list[str]]:
+    """(run, metrics) of every current finished run; and one line per stale run."""
+    good, stale = [], []
+    for state in states(grid.runs(root), manifest):
+        if state.state == "stale":
+            stale.append(f"{state.run.label} ({', '.join(state.reasons)})")
+        if not state.reusable:
+            continue
+        metrics = read_metrics(state.run)
         if metrics is not None:
-            cells[run.method, run.config_name].append((run.seed, metrics))
+            good.append((state.run, metrics))
+    return good, stale
+
+
+def summarize_grid(
+    grid: Grid,
+    root: Path,
+    *,
+    ci: str = "t",
+    seed: int = 0,
+    good: list[tuple[Run, dict[str, Any]]] | None = None,
+) -> list[Row]:
+    if good is None:
+        good = good_runs(grid, root)[0]
+    cells: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for run, metrics in good:
+        cells[run.method, run.config_name].append((run.seed, metrics))
     rows = []
     for method in grid.methods:
         for config in grid.configs:
-            good = cells[method, config]
+            found = cells[method, config]
             for metric in METRICS:
-                values = [m[metric] for _, m in good if _is_number(m.get(metric))]
-                seeds = [s for s, m in good if _is_number(m.get(metric))]
+                values = [m[metric] for _, m in found if _is_number(m.get(metric))]
+                seeds = [s for s, m in found if _is_number(m.get(metric))]
                 s = summarize(values, len(grid.seeds), ci=ci, seed=seed)
                 rows.append(
                     Row(
@@ -104,15 +129,173 @@ def summarize_grid(
                         metric,
                         s.n,
                         s.n_total,
-                        s.mean,
-                        s.std,
-                        s.ci_low,
-                        s.ci_high,
+                        _rounded(s.mean),
+                        _rounded(s.std),
+                        _rounded(s.ci_low),
+                        _rounded(s.ci_high),
                         s.ci_method,
                         seeds,
                     )
                 )
     return rows
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else float(f"{value:.{DIGITS}g}")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """method - versus under one config and metric, over the seeds both finished."""
+
+    grid: str
+    config: str
+    metric: str
+    method: str
+    versus: str
+    n: int
+    mean_diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    t_p: float | None
+    t_p_holm: float | None
+    wilcoxon_p: float | None
+    wilcoxon_p_holm: float | None
+    seeds: list[int]
+
+
+TEST_COLUMNS = (
+    "grid",
+    "config",
+    "metric",
+    "method",
+    "versus",
+    "n",
+    "mean_diff",
+    "ci_low",
+    "ci_high",
+    "t_p",
+    "t_p_holm",
+    "wilcoxon_p",
+    "wilcoxon_p_holm",
+    "seeds",
+)
+
+
+def compare_methods(
+    grid: Grid, good: list[tuple[Run, dict[str, Any]]]
+) -> list[Comparison]:
+    """Every later method against every earlier one (the baseline first), per config
+    and metric; Holm's correction over all of them, for each test."""
+    values: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
+    for run, metrics in good:
+        for metric in METRICS:
+            if _is_number(metrics.get(metric)):
+                values[run.method, run.config_name, metric][run.seed] = float(
+                    metrics[metric]
+                )
+    raw = []
+    methods = list(grid.methods)
+    for config in grid.configs:
+        for metric in METRICS:
+            for i, versus in enumerate(methods):
+                for method in methods[i + 1 :]:
+                    a = values[method, config, metric]
+                    b = values[versus, config, metric]
+                    seeds = sorted(set(a) & set(b))
+                    test = paired_test([a[s] for s in seeds], [b[s] for s in seeds])
+                    raw.append((config, metric, method, versus, seeds, test))
+    t_holm = holm([test.t_p for *_, test in raw])
+    w_holm = holm([test.wilcoxon_p for *_, test in raw])
+    return [
+        Comparison(
+            grid.name,
+            config,
+            metric,
+            method,
+            versus,
+            test.n,
+            _rounded(test.mean_diff),
+            _rounded(test.ci_low),
+            _rounded(test.ci_high),
+            _rounded(test.t_p),
+            _rounded(t_p),
+            _rounded(test.wilcoxon_p),
+            _rounded(w_p),
+            seeds,
+        )
+        for (config, metric, method, versus, seeds, test), t_p, w_p in zip(
+            raw, t_holm, w_holm, strict=True
+        )
+    ]
+
+
+def write_tests(comparisons: list[Comparison], path: Path = TESTS) -> Path:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TEST_COLUMNS)
+    for c in comparisons:
+        writer.writerow(
+            [
+                c.grid,
+                c.config,
+                c.metric,
+                c.method,
+                c.versus,
+                c.n,
+                *(
+                    _number(v)
+                    for v in (
+                        c.mean_diff,
+                        c.ci_low,
+                        c.ci_high,
+                        c.t_p,
+                        c.t_p_holm,
+                        c.wilcoxon_p,
+                        c.wilcoxon_p_holm,
+                    )
+                ),
+                " ".join(map(str, c.seeds)),
+            ]
+        )
+    write_text_atomic(path, buffer.getvalue())
+    return path
+
+
+def read_tests(path: Path = TESTS) -> list[Comparison]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: missing; `aggregate` writes it from the runs"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != TEST_COLUMNS:
+        raise ConfigError(f"{path}: expected the columns {','.join(TEST_COLUMNS)}")
+    found = []
+    for number, r in enumerate(reader, 2):
+        try:
+            found.append(
+                Comparison(
+                    r["grid"],
+                    r["config"],
+                    r["metric"],
+                    r["method"],
+                    r["versus"],
+                    int(r["n"]),
+                    _optional(r["mean_diff"]),
+                    _optional(r["ci_low"]),
+                    _optional(r["ci_high"]),
+                    _optional(r["t_p"]),
+                    _optional(r["t_p_holm"]),
+                    _optional(r["wilcoxon_p"]),
+                    _optional(r["wilcoxon_p_holm"]),
+                    [int(s) for s in r["seeds"].split()],
+                )
+            )
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}:{number}: not a row of tests") from None
+    return found
 
 
 def _is_number(value: Any) -> bool:
@@ -149,7 +332,7 @@ def write_summary(rows: list[Row], path: Path = SUMMARY) -> Path:
 
 
 def _number(value: float | None) -> str:
-    return "" if value is None else repr(value)
+    return "" if value is None else f"{value:.{DIGITS}g}"
 
 
 def read_summary(path: Path = SUMMARY) -> list[Row]:
@@ -191,16 +374,19 @@ def _optional(text: str) -> float | None:
 
 
 def compute_report(grid: Grid, root: Path) -> dict[str, Any]:
-    """Wall time of every recorded run of the grid, summed (NeurIPS: compute)."""
+    """Wall time of every recorded run of the grid, summed (NeurIPS: compute), with
+    the start-up of the processes that ran them (first use of torch) apart."""
     runs = grid.runs(root)
     records = [(run, read_env(run.run_dir)) for run in runs]
     recorded = [(run, env) for run, env in records if env is not None]
     by_method: dict[str, float] = defaultdict(float)
     cpu_seconds = 0.0
+    startup = 0.0
     for run, env in recorded:
         wall = float(env.get("wall_seconds") or 0.0)
         by_method[run.method] += wall
         cpu_seconds += wall * int(env.get("threads") or 1)
+        startup += float(env.get("startup_seconds") or 0.0)
     devices = sorted({str(env.get("gpu") or env.get("device")) for _, env in recorded})
     statuses = [str(env.get("status")) for _, env in recorded]
     return {
@@ -210,6 +396,8 @@ def compute_report(grid: Grid, root: Path) -> dict[str, Any]:
         "runs_ok": statuses.count("ok"),
         "runs_failed": statuses.count("failed"),
         "wall_seconds": round(sum(by_method.values()), 3),
+        "startup_seconds": round(startup, 3),
+        "processes": sum(1 for _, env in recorded if env.get("startup_seconds")),
         "cpu_thread_hours": round(cpu_seconds / 3600, 6),
         "wall_seconds_by_method": {
             k: round(v, 3) for k, v in sorted(by_method.items())
@@ -223,7 +411,8 @@ def write_compute_report(report: dict[str, Any]) -> str:
     lines = [
         f"# Compute report: grid {report['grid']}",
         "",
-        "Summed from each run's env.json (wall time of the training run itself).",
+        "Summed from each run's env.json: the wall time of the training runs, and",
+        "apart from it the start-up of the processes that ran them (first torch use).",
         "",
         "| quantity | value |",
         "| --- | --- |",
@@ -231,7 +420,9 @@ def write_compute_report(report: dict[str, Any]) -> str:
         f"{report['runs_failed']} / "
         f"{report['runs_planned']} |",
         f"| wall time, all runs | {report['wall_seconds']:.1f} s |",
-        f"| CPU thread-hours | {report['cpu_thread_hours']:.4f} |",
+        f"| process start-up, {report.get('processes', 0)} processes | "
+        f"{report.get('startup_seconds', 0.0):.1f} s |",
+        f"| CPU thread-hours (runs) | {report['cpu_thread_hours']:.4f} |",
         f"| devices | {', '.join(report['devices']) or 'none'} |",
         f"| threads per run | {', '.join(map(str, report['threads'])) or 'none'} |",
     ]

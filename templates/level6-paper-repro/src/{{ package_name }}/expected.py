@@ -1,14 +1,27 @@
 """The committed expected results, and the check of the current results against them.
 
-results/expected.json holds, per method, config and metric, the mean and n_ok that the
-paper reports, and a tolerance per metric (absolute, on the mean). `check-results`
-compares the current summary with it and prints a difference table; `update-expected`
-is the one command that writes it, and it keeps the tolerances already there.
+results/expected.json holds what the paper reports and what it came from:
+
+- cells: per method, config and metric, the mean and n_ok of the summary;
+- runs: per run, the sha256 of its metrics.json and its content;
+- tolerance: per metric, how far a number may move before it is a mismatch, derived
+  from the measured spread: `TOLERANCE_SHARE` of the smallest seed-to-seed standard
+  deviation of the metric, at least `TOLERANCE_FLOOR` (far tighter than a confidence
+  interval, far looser than the last-digit noise of another CPU);
+- sha256: a hash of all of the above. `update-expected` is the one command that writes
+  the file; `check-results` refuses a file whose content does not match its hash, so
+  a tolerance widened by hand is refused, not applied.
+
+`check-results` compares the summary's cells with `cells`, and every run's metrics.json
+with `runs`: the same bytes, or every number within the tolerance (another machine's
+rounding); one seed's number moved by more is a mismatch, whatever the mean does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +29,16 @@ from typing import Any
 from .aggregate import Row
 from .atomic import write_json_atomic
 from .errors import ConfigError
+from .grid import Run
 from .metrics import METRICS
+from .records import METRICS_FILE
 
 EXPECTED = Path("results") / "expected.json"
-# The same CPU, torch version and seeds give the same bytes; these absorb what other
-# machines and library versions change in the last digits of a small run.
-DEFAULT_TOLERANCE = {"test_accuracy": 0.01, "test_nll": 0.02, "test_ece": 0.01}
+TOLERANCE_SHARE = 0.1
+TOLERANCE_FLOOR = 1e-6
+# Numbers of metrics.json that are not a metric (training loss, curves) may differ by
+# this share of their size, what floating-point order changes on other hardware.
+OTHER_RELATIVE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,13 @@ class Difference:
     diff: str
     tolerance: str
     ok: bool
+
+
+def content_hash(value: dict[str, Any]) -> str:
+    """sha256 of everything in the expected file but its own hash, canonically."""
+    body = {k: v for k, v in value.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_expected(path: Path = EXPECTED) -> dict[str, Any]:
@@ -47,8 +71,17 @@ def load_expected(path: Path = EXPECTED) -> dict[str, Any]:
         not isinstance(value, dict)
         or not isinstance(value.get("tolerance"), dict)
         or not isinstance(value.get("cells"), dict)
+        or not isinstance(value.get("runs"), dict)
     ):
-        raise ConfigError(f"{path}: expected an object with 'tolerance' and 'cells'")
+        raise ConfigError(
+            f"{path}: expected an object with 'tolerance', 'cells', 'runs' and "
+            "'sha256'; `update-expected` writes it"
+        )
+    if value.get("sha256") != content_hash(value):
+        raise ConfigError(
+            f"{path}: its content does not match its recorded sha256: it was edited "
+            "by hand; only `update-expected` writes it"
+        )
     for metric, tolerance in value["tolerance"].items():
         if (
             not isinstance(tolerance, (int, float))
@@ -69,6 +102,11 @@ def load_expected(path: Path = EXPECTED) -> dict[str, Any]:
             raise ConfigError(
                 f"{path}: cells.{key}: expected {{'mean': number, 'n_ok': int}}"
             )
+    for key, record in value["runs"].items():
+        if not isinstance(record, dict) or not isinstance(
+            record.get("metrics_sha256"), str
+        ):
+            raise ConfigError(f"{path}: runs.{key}: expected a metrics_sha256")
     return value
 
 
@@ -76,14 +114,108 @@ def cell_key(row: Row) -> str:
     return f"{row.method}/{row.config}/{row.metric}"
 
 
-def compare(rows: list[Row], expected: dict[str, Any]) -> list[Difference]:
-    """One line per cell of either side: expected vs current mean, within tolerance?"""
+def derived_tolerance(rows: list[Row]) -> dict[str, float]:
+    """Per metric: TOLERANCE_SHARE x its smallest seed-to-seed std, 2 digits, up."""
+    tolerance = {}
+    for metric in METRICS:
+        spreads = [r.std for r in rows if r.metric == metric and r.std]
+        value = TOLERANCE_SHARE * min(spreads) if spreads else 0.0
+        if value > 0:
+            scale = 10 ** (math.floor(math.log10(value)) - 1)
+            value = math.ceil(value / scale) * scale
+        tolerance[metric] = float(f"{max(value, TOLERANCE_FLOOR):.2g}")
+    return tolerance
+
+
+def run_record(run: Run) -> dict[str, Any] | None:
+    """The run's metrics.json: its sha256 and content (None if missing)."""
+    try:
+        content = (run.run_dir / METRICS_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        metrics = json.loads(content)
+    except ValueError:
+        metrics = None
+    return {
+        "metrics_sha256": hashlib.sha256(content).hexdigest(),
+        "metrics": metrics if isinstance(metrics, dict) else {},
+    }
+
+
+def _numbers(value: Any, path: str = "") -> dict[str, float]:
+    """Every number in a metrics object, by a path such as curve.test_accuracy[3]."""
+    found: dict[str, float] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.update(_numbers(item, f"{path}.{key}" if path else str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.update(_numbers(item, f"{path}[{index}]"))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        found[path] = float(value)
+    return found
+
+
+def _leaf(path: str) -> str:
+    return path.split("[")[0].rsplit(".", 1)[-1]
+
+
+def compare_run(
+    label: str,
+    want: dict[str, Any] | None,
+    got: dict[str, Any] | None,
+    tolerances: dict[str, float],
+) -> Difference:
+    """One run's metrics.json against the recorded one: same bytes, or within reach."""
+    if want is None or got is None:
+        return Difference(
+            label,
+            "absent" if want is None else want["metrics_sha256"][:12],
+            "absent" if got is None else got["metrics_sha256"][:12],
+            "",
+            "",
+            False,
+        )
+    if want["metrics_sha256"] == got["metrics_sha256"]:
+        short = got["metrics_sha256"][:12]
+        return Difference(label, short, short, "same bytes", "", True)
+    expected_numbers = _numbers(want.get("metrics", {}))
+    got_numbers = _numbers(got["metrics"])
+    worst, worst_path, ok = 0.0, "", set(expected_numbers) == set(got_numbers)
+    for path in sorted(set(expected_numbers) & set(got_numbers)):
+        delta = got_numbers[path] - expected_numbers[path]
+        leaf = _leaf(path)
+        limit = tolerances.get(
+            leaf, OTHER_RELATIVE * max(1.0, abs(expected_numbers[path]))
+        )
+        if abs(delta) > limit:
+            ok = False
+        if abs(delta) >= abs(worst):
+            worst, worst_path = delta, path
+    return Difference(
+        label,
+        want["metrics_sha256"][:12],
+        got["metrics_sha256"][:12],
+        f"{worst_path} {worst:+.2e}" if worst_path else "other keys",
+        "per number",
+        ok,
+    )
+
+
+def compare(
+    rows: list[Row], expected: dict[str, Any], runs: list[Run] | None = None
+) -> list[Difference]:
+    """One line per cell of either side (mean and n_ok within the tolerance?), then
+    one per run of either side (metrics.json the same, or within the tolerance?)."""
     current = {cell_key(row): row for row in rows}
-    tolerances: dict[str, float] = expected["tolerance"]
+    tolerances: dict[str, float] = {
+        k: float(v) for k, v in expected["tolerance"].items()
+    }
     lines = []
     for key in sorted(set(current) | set(expected["cells"])):
         metric = key.rsplit("/", 1)[-1]
-        tolerance = float(tolerances.get(metric, DEFAULT_TOLERANCE.get(metric, 0.0)))
+        tolerance = tolerances.get(metric, 0.0)
         want = expected["cells"].get(key)
         row = current.get(key)
         if want is None or row is None:
@@ -115,6 +247,14 @@ def compare(rows: list[Row], expected: dict[str, Any]) -> list[Difference]:
                 ok,
             )
         )
+    if runs is not None:
+        got = {run.label: run_record(run) for run in runs}
+        for label in sorted(set(got) | set(expected["runs"])):
+            lines.append(
+                compare_run(
+                    label, expected["runs"].get(label), got.get(label), tolerances
+                )
+            )
     return lines
 
 
@@ -123,7 +263,7 @@ def _show(mean: float | None, n_ok: int) -> str:
 
 
 def difference_table(lines: list[Difference]) -> str:
-    header = ("cell", "expected", "got", "diff", "tolerance", "")
+    header = ("cell or run", "expected", "got", "diff", "tolerance", "")
     table = [header] + [
         (d.cell, d.expected, d.got, d.diff, d.tolerance, "ok" if d.ok else "MISMATCH")
         for d in lines
@@ -137,17 +277,34 @@ def difference_table(lines: list[Difference]) -> str:
     )
 
 
-def update_expected(rows: list[Row], path: Path = EXPECTED) -> Path:
-    """Record the current results, keeping any tolerances already in the file."""
-    tolerance = dict(DEFAULT_TOLERANCE)
-    if path.exists():
-        tolerance.update(load_expected(path)["tolerance"])
-    for metric in METRICS:
-        tolerance.setdefault(metric, 0.0)
+def update_expected(
+    rows: list[Row],
+    runs: list[Run],
+    path: Path = EXPECTED,
+    tolerance: dict[str, float] | None = None,
+) -> Path:
+    """Record the current results; tolerances derived from their spread unless given."""
+    chosen = derived_tolerance(rows)
+    chosen.update(tolerance or {})
     cells = {cell_key(row): {"mean": row.mean, "n_ok": row.n_ok} for row in rows}
-    write_json_atomic(
-        path,
-        {"grid": rows[0].grid if rows else "", "tolerance": tolerance, "cells": cells},
-        sort_keys=True,
-    )
+    records = {}
+    for run in runs:
+        record = run_record(run)
+        if record is not None:
+            records[run.label] = {
+                "metrics_sha256": record["metrics_sha256"],
+                "metrics": record["metrics"],
+            }
+    value: dict[str, Any] = {
+        "grid": rows[0].grid if rows else "",
+        "tolerance": chosen,
+        "tolerance_rule": (
+            f"{TOLERANCE_SHARE:g} x the smallest seed-to-seed standard deviation of "
+            f"the metric, at least {TOLERANCE_FLOOR:g}"
+        ),
+        "cells": cells,
+        "runs": records,
+    }
+    value["sha256"] = content_hash(value)
+    write_json_atomic(path, value, sort_keys=True)
     return path

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .aggregate import SUMMARY, read_metrics, read_summary
+from .aggregate import SUMMARY, good_runs, read_summary
 from .atomic import write_bytes_atomic
 from .grid import Grid
 from .metrics import METRICS
@@ -68,13 +68,11 @@ def metrics_figure(grid: Grid, summary: Path, runs_root: Path) -> Figure:
 
 
 def curves_figure(grid: Grid, summary: Path, runs_root: Path) -> Figure:
-    """Test accuracy per epoch: mean over the good runs of each method, min-max band."""
+    """Test accuracy per epoch: mean over the good (finished, current) runs of each
+    method, min-max band."""
     figure, axis = plt.subplots(figsize=(4.5, 3.0))
     by_cell: dict[str, list[list[float]]] = {}
-    for run in grid.runs(runs_root):
-        metrics = read_metrics(run)
-        if metrics is None:
-            continue
+    for run, metrics in good_runs(grid, runs_root)[0]:
         name = (
             run.method
             if len(grid.configs) == 1

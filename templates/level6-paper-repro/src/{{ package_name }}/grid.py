@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .config import Config, config_hash, resolve
+from .config import Config, config_hash, flatten, resolve
 from .errors import ConfigError
 
 DEFAULT_GRID = Path("configs") / "grid.yaml"
@@ -96,6 +96,19 @@ class Grid:
                     runs.append(Run(self.name, method, name, seed, config, folder))
         return runs
 
+    def shared_settings(self) -> dict[str, str]:
+        """Every setting with one value in all runs but the seed (the paper's constants,
+        such as train.ece_bins), as text."""
+        values: dict[str, set[str]] = {}
+        for run in self.runs():
+            for key, value in flatten(run.config.to_dict()).items():
+                values.setdefault(key, set()).add(str(value))
+        return {
+            key: next(iter(found))
+            for key, found in sorted(values.items())
+            if len(found) == 1 and key != "seed"
+        }
+
 
 def load_grid(path: Path = DEFAULT_GRID) -> Grid:
     try:
@@ -144,6 +157,16 @@ def load_grid(path: Path = DEFAULT_GRID) -> Grid:
         raise ConfigError(
             f"{path}: executor.name={executor!r}: "
             f"expected one of {', '.join(EXECUTORS)}"
+        )
+    parallelism = grid.executor.get("parallelism")
+    if parallelism is not None and (
+        not isinstance(parallelism, int)
+        or isinstance(parallelism, bool)
+        or parallelism < 1
+    ):
+        raise ConfigError(
+            f"{path}: executor.parallelism={parallelism!r}: "
+            "expected a whole number >= 1"
         )
     grid.runs()  # every run's config resolves, or the file is refused now
     return grid

@@ -6,23 +6,23 @@ Each run writes, under runs/<grid>/<method>/<config>/seed=<k>/:
     metrics.json           its results (only when it finished): same config and seed,
                            same bytes, on the CPU
     log.txt                what it printed, and the traceback if it failed
-    env.json               status (running, ok, failed), the config hash, git commit and
-                           dirty flag, lock-file hash, versions, device, threads,
-                           determinism flags, wall time
+    env.json               status (running, ok, failed); what the result depends on
+                           (config hash, code hash, data sha256, git commit and dirty
+                           flag, lock-file hash, every installed distribution); device,
+                           threads, determinism flags; wall time of the run and, apart,
+                           the start-up of its process
 
 A run that raises is recorded as failed and the sweep goes on. `resume` runs only what
-is missing, failed or changed (its config hash differs); a failed or changed run's old
+is missing, failed or stale (provenance.py: config, code or data changed); the old
 folder is moved to runs/<grid>/.previous/ first, never deleted.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
+import importlib.metadata
 import multiprocessing
 import os
-import shutil
-import subprocess
 import sys
 import time
 import traceback
@@ -39,66 +39,78 @@ from .atomic import write_json_atomic, write_text_atomic
 from .errors import ConfigError
 from .grid import Run
 from .progress import ProgressBar
-from .records import CONFIG_FILE, ENV_FILE, LOG_FILE, METRICS_FILE, read_env
+from .provenance import (
+    RunState,
+    archive,
+    code_hash,
+    data_hashes,
+    git_state,
+    lock_file,
+    states,
+)
+from .records import CONFIG_FILE, ENV_FILE, LOG_FILE, read_env
 from .runs import write_metrics
 from .runtime import environment
 from .train import train
 
-LOCK_FILES = ("uv.lock", "pylock.toml", "requirements.lock")
+# Runs submitted to submitit-local at once, unless the grid file says: one per core.
+LOCAL_PARALLELISM = max(
+    1,
+    len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity")
+    else (os.cpu_count() or 1),
+)
+# Runs a SLURM array keeps running at once, unless the grid file says.
+SLURM_PARALLELISM = 32
 
 
 @dataclass(frozen=True)
 class Outcome:
     label: str
-    status: str  # ok, failed or skipped (finished before, config unchanged)
+    status: str  # ok, failed or skipped (finished before, nothing changed)
     wall_seconds: float
     error: str | None
     run_dir: Path
 
 
 def provenance() -> dict[str, Any]:
-    """The code and its locked dependencies: git commit, dirty tree, lock hash."""
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    lock: dict[str, Any] = {"file": None, "sha256": None}
-    for name in LOCK_FILES:
-        path = Path(name)
-        if path.is_file():
-            lock = {
-                "file": name,
-                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            }
-            break
-    return {
-        "git_commit": commit,
-        "git_dirty": None if commit is None or status is None else bool(status),
-        "lock": lock,
-    }
+    """The code and its dependencies: git commit, dirty tree, lock file, code hash."""
+    return {**git_state(), "lock": lock_file(), "code_sha256": code_hash()}
 
 
-def _git(*args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", *args], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
+def distributions() -> dict[str, str]:
+    """Every installed distribution and its version, by normalised name."""
+    found = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found[name.lower().replace("_", "-")] = dist.version
+    return dict(sorted(found.items()))
 
 
-def is_finished(run: Run) -> bool:
-    """A finished run of this very config: status ok, same hash, metrics written."""
-    env = read_env(run.run_dir)
-    return (
-        env is not None
-        and env.get("status") == "ok"
-        and env.get("config_hash") == run.config_hash
-        and (run.run_dir / METRICS_FILE).is_file()
-    )
+_startup: dict[str, float | None] = {"seconds": None}
+
+
+def warm_up() -> float:
+    """Use torch once in this process (seconds): its first-use set-up is start-up, not
+    the first run's time. Returns 0 after the first call."""
+    if _startup["seconds"] is not None:
+        return 0.0
+    started = time.perf_counter()
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loss = loss_fn(model(torch.zeros(2, 4)), torch.zeros(2, dtype=torch.long))
+    loss.backward()
+    optimizer.step()
+    seconds = time.perf_counter() - started
+    _startup["seconds"] = seconds
+    return seconds
 
 
 def execute_run(run: Run, context: dict[str, Any]) -> Outcome:
     """Run one training in `run.run_dir` and record it; a failed run does not raise."""
+    startup = warm_up()
     run.run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
         run.run_dir / CONFIG_FILE,
@@ -110,10 +122,12 @@ def execute_run(run: Run, context: dict[str, Any]) -> Outcome:
         "grid": run.grid,
         "status": "running",
         "config_hash": run.config_hash,
+        "data_sha256": context["datasets"].get(run.config.data.name),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": os.uname().nodename if hasattr(os, "uname") else None,
         "pid": os.getpid(),
-        **context,
+        "startup_seconds": round(startup, 3),
+        **{k: v for k, v in context.items() if k != "datasets"},
     }
     write_json_atomic(run.run_dir / ENV_FILE, record, sort_keys=True)
     error = None
@@ -144,6 +158,7 @@ def execute_run(run: Run, context: dict[str, Any]) -> Outcome:
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
             "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
         },
+        distributions=distributions(),
         **environment(),
     )
     write_json_atomic(run.run_dir / ENV_FILE, record, sort_keys=True)
@@ -162,41 +177,23 @@ def _logger(file: TextIO) -> Callable[[str], None]:
     return log
 
 
-def plan(runs: Sequence[Run], *, resume: bool) -> tuple[list[Run], list[Run]]:
-    """(to run, finished): refuses to touch existing runs unless resuming."""
-    finished = [run for run in runs if is_finished(run)]
-    pending = [run for run in runs if run not in finished]
-    existing = [run for run in runs if run.run_dir.exists()]
+def plan(
+    runs: Sequence[Run], *, resume: bool, manifest: Path = data.MANIFEST
+) -> tuple[list[RunState], list[RunState]]:
+    """(to run, reused): refuses to touch existing runs unless resuming."""
+    found = states(runs, manifest)
+    reused = [s for s in found if s.reusable]
+    pending = [s for s in found if not s.reusable]
+    existing = [s for s in found if s.state != "missing"]
     if existing and not resume:
-        grid_dir = existing[0].run_dir.parents[2]
+        grid_dir = existing[0].run.run_dir.parents[2]
         raise ConfigError(
             f"{grid_dir} already holds {len(existing)} of these runs "
-            f"({len(finished)} finished): "
-            "pass --resume to run only the missing, failed or changed ones "
-            "(finished runs are kept)"
+            f"({len(reused)} finished and current): "
+            "pass --resume to run only the missing, failed or stale ones "
+            "(finished runs are kept, stale ones moved to .previous/)"
         )
-    return pending, finished
-
-
-def archive(run: Run) -> Path | None:
-    """Move a failed, unfinished or changed run's folder aside, never deleting it."""
-    if not run.run_dir.exists():
-        return None
-    env = read_env(run.run_dir) or {}
-    tag = (
-        f"{str(env.get('config_hash', 'unknown'))[:12]}-{env.get('status', 'unknown')}"
-    )
-    grid_dir = run.run_dir.parents[2]
-    target = (
-        grid_dir / ".previous" / run.method / run.config_name / run.run_dir.name / tag
-    )
-    suffix = 1
-    while target.exists():
-        suffix += 1
-        target = target.with_name(f"{tag}-{suffix}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(run.run_dir), str(target))
-    return target
+    return pending, reused
 
 
 def run_grid(
@@ -206,6 +203,7 @@ def run_grid(
     executor: str = "pool",
     jobs: int = 1,
     slurm: dict[str, Any] | None = None,
+    parallelism: int | None = None,
     manifest: Path = data.MANIFEST,
     show: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
@@ -214,23 +212,35 @@ def run_grid(
     # Checked once, before anything runs: every run's dataset against the manifest.
     for name in sorted({run.config.data.name for run in runs}):
         data.load(name, manifest)
-    pending, finished = plan(runs, resume=resume)
+    pending, reused = plan(runs, resume=resume, manifest=manifest)
     outcomes = [
-        Outcome(run.label, "skipped", 0.0, None, run.run_dir) for run in finished
+        Outcome(s.run.label, "skipped", 0.0, None, s.run.run_dir) for s in reused
     ]
-    if finished:
-        show(f"{len(finished)} runs finished before with the same config: kept")
-    for run in pending:
-        moved = archive(run)
+    if reused:
+        show(
+            f"{len(reused)} runs finished before with this config, code and data: "
+            "reused"
+        )
+    for state in pending:
+        moved = archive(state.run)
         if moved is not None:
-            show(f"{run.label}: previous attempt moved to {moved}")
-    context = {**provenance(), "manifest": str(manifest), "executor": executor}
+            why = ", ".join(state.reasons) or state.state
+            show(f"{state.run.label}: {state.state} ({why}); moved to {moved}")
     if not pending:
         return outcomes
+    context = {
+        **provenance(),
+        "datasets": data_hashes(runs, manifest),
+        "manifest": str(manifest),
+        "executor": executor,
+    }
+    todo = [state.run for state in pending]
     if executor == "pool":
-        outcomes += _run_pool(pending, context, jobs, show)
+        outcomes += _run_pool(todo, context, jobs, show)
     else:
-        outcomes += _run_submitit(pending, context, executor, slurm or {}, show)
+        outcomes += _run_submitit(
+            todo, context, executor, slurm or {}, parallelism, show
+        )
     return outcomes
 
 
@@ -278,11 +288,41 @@ def _worker_died(run: Run, error: str) -> Outcome:
     return Outcome(run.label, "failed", 0.0, env["error"], run.run_dir)
 
 
+def submit_throttled(
+    engine: Any,
+    function: Callable[..., Outcome],
+    pending: list[Run],
+    context: dict[str, Any],
+    limit: int,
+    on_done: Callable[[Run, Any], None],
+    poll_seconds: float = 0.2,
+) -> None:
+    """Submit one job per run, at most `limit` running at once, in the grid's order.
+
+    submitit's LocalExecutor starts every job it is given at once; on a laptop, ten
+    processes that each start torch share two cores and each takes twenty times longer.
+    """
+    waiting = list(pending)
+    running: list[tuple[Any, Run]] = []
+    while waiting or running:
+        while waiting and len(running) < limit:
+            run = waiting.pop(0)
+            running.append((engine.submit(function, run, context), run))
+        finished = [(job, run) for job, run in running if job.done()]
+        if not finished:
+            time.sleep(poll_seconds)
+            continue
+        for job, run in finished:
+            running.remove((job, run))
+            on_done(run, job)
+
+
 def _run_submitit(
     pending: list[Run],
     context: dict[str, Any],
     executor: str,
     slurm: dict[str, Any],
+    parallelism: int | None,
     show: Callable[[str], None],
 ) -> list[Outcome]:
     try:
@@ -292,22 +332,38 @@ def _run_submitit(
             f"executor {executor} needs submitit: pip install submitit"
         ) from None
     folder = pending[0].run_dir.parents[2] / ".submitit"
+    outcomes: list[Outcome] = []
     engine: Any
-    if executor == "slurm":
-        engine = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        engine.update_parameters(**slurm)
-    else:
-        engine = submitit.LocalExecutor(folder=folder)
-        engine.update_parameters(timeout_min=int(slurm.get("timeout_min", 60)))
-    work = [engine.submit(execute_run, run, context) for run in pending]
-    show(f"submitted {len(work)} runs to {executor} (logs in {folder})")
-    outcomes = []
+
+    def collect(run: Run, job: Any) -> None:
+        try:
+            outcome = job.result()
+        except Exception as exc:  # submitit raises when the job itself died
+            outcome = _worker_died(run, f"{type(exc).__name__}: {str(exc)[:300]}")
+        outcomes.append(outcome)
+        _report(outcome, bar, show)
+
     with ProgressBar(len(pending), "runs") as bar:
-        for job, run in zip(work, pending, strict=True):
-            try:
-                outcome = job.result()
-            except Exception as exc:  # submitit raises when the job itself died
-                outcome = _worker_died(run, f"{type(exc).__name__}: {str(exc)[:300]}")
-            outcomes.append(outcome)
-            _report(outcome, bar, show)
-    return outcomes
+        if executor == "slurm":
+            limit = parallelism or SLURM_PARALLELISM
+            engine = submitit.AutoExecutor(folder=folder, cluster="slurm")
+            # One array job; SLURM itself keeps at most `limit` of its tasks running.
+            engine.update_parameters(**slurm, slurm_array_parallelism=limit)
+            jobs = engine.map_array(execute_run, pending, [context] * len(pending))
+            show(
+                f"submitted {len(jobs)} runs to slurm as one array, at most {limit} "
+                f"at once (logs in {folder})"
+            )
+            for job, run in zip(jobs, pending, strict=True):
+                collect(run, job)
+        else:
+            limit = parallelism or LOCAL_PARALLELISM
+            engine = submitit.LocalExecutor(folder=folder)
+            engine.update_parameters(timeout_min=int(slurm.get("timeout_min", 60)))
+            show(
+                f"running {len(pending)} runs with submitit-local, "
+                f"at most {limit} at once"
+            )
+            submit_throttled(engine, execute_run, pending, context, limit, collect)
+    order = {run.label: number for number, run in enumerate(pending)}
+    return sorted(outcomes, key=lambda outcome: order[outcome.label])
