@@ -141,8 +141,9 @@ class _BaseClient:
         temperature: float | None,
         timestamp_granularities: Sequence[TimestampGranularity] | None,
         extra_headers: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        """Keyword arguments for httpx's build_request, the same for every attempt."""
+    ) -> tuple[dict[str, Any], ResponseFormat]:
+        """Keyword arguments for httpx's build_request, the same for every attempt,
+        and the response format asked for (json for the huggingface format)."""
         model = model or self.model
         if idempotency_key is not None:
             check_header_value("idempotency_key", idempotency_key)
@@ -151,7 +152,8 @@ class _BaseClient:
             size = len(audio.content)
             raise AudioTooLargeError(
                 f"{audio.filename} is {size / 1e6:.1f} MB ({size} bytes); the "
-                f"{self.provider} service takes at most {limit} bytes (25 MB): "
+                f"{self.provider} service takes at most {limit} bytes "
+                f"({limit / 2**20:g} MB): "
                 "compress it (mono, a lower bit rate) or split it",
                 size=size,
                 limit=limit,
@@ -188,8 +190,7 @@ class _BaseClient:
             headers["Content-Type"] = audio.content_type
             if self.wait_for_model:
                 headers[WAIT_FOR_MODEL_HEADER] = "true"
-            options["response_format"] = "json"
-            return options
+            return options, "json"
         check_nameable(audio)
         fields: dict[str, Any] = {"model": model}
         response_format = _response_format(
@@ -213,8 +214,7 @@ class _BaseClient:
         options["data"] = fields
         if response_format in TEXT_FORMATS:
             headers["Accept"] = "text/plain"
-        options["response_format"] = response_format
-        return options
+        return options, response_format
 
     def _attempt_options(self, options: dict[str, Any], attempt: int) -> dict[str, Any]:
         """This attempt's options: the attempt number in a header (0 the first time)."""
@@ -226,10 +226,7 @@ class _BaseClient:
             attempt + 1,
             safe_headers(headers, self._api_key),
         )
-        request = {
-            key: value for key, value in options.items() if key != "response_format"
-        }
-        return {**request, "headers": headers}
+        return {**options, "headers": headers}
 
     def _retries(self, max_retries: int | NotGiven) -> int:
         return self.max_retries if isinstance(max_retries, NotGiven) else max_retries
@@ -282,7 +279,7 @@ class _BaseClient:
         requested = retry_after_seconds(headers)
         if requested is None:
             requested = loading  # Hugging Face says it in the body, not a header
-        note = ""
+        note = ""  # why there is no retry, where one was due
         if should_retry(response.status_code, headers) and attempt < retries:
             delay = self.retry_policy.delay(attempt, headers, requested=loading)
             if delay is not None:
@@ -302,7 +299,7 @@ class _BaseClient:
                 f"waits (RetryPolicy.max_retry_after={limit:g} s)"
             )
         if loading is not None:
-            raise self._loading_error(response, excerpt, loading, note)
+            raise self._loading_error(response, excerpt, loading, capped=bool(note))
         raise self._status_error(response, excerpt, requested, note, body)
 
     def _loading_time(
@@ -323,15 +320,19 @@ class _BaseClient:
         return max(0.0, float(estimate)) if math.isfinite(estimate) else None
 
     def _loading_error(
-        self, response: httpx.Response, excerpt: str, loading: float, note: str
+        self, response: httpx.Response, excerpt: str, loading: float, capped: bool
     ) -> ModelLoadingError:
         status = response.status_code
         message = (
             f"HTTP {status}: the model is still loading, ready in about "
             f"{loading:g} s by the service's estimate"
         )
-        if note:
-            message += f" ({note})"
+        if capped:
+            limit = self.retry_policy.max_retry_after
+            message += (
+                f", longer than this client waits "
+                f"(RetryPolicy.max_retry_after={limit:g} s)"
+            )
         message += (
             "; try again then, or pass wait_for_model=True (--wait-for-model) to "
             f"have the service hold the request until it is loaded: {excerpt}"
@@ -598,7 +599,7 @@ class Client(_BaseClient):
         `extra_headers` are sent with this call only.
         """
         audio = read_audio(file)
-        options = self._request_options(
+        options, response_format = self._request_options(
             audio,
             model=model,
             timeout=timeout,
@@ -628,7 +629,7 @@ class Client(_BaseClient):
                 )
             else:
                 outcome = self._after_response(
-                    response, raw, attempt, retries, options["response_format"]
+                    response, raw, attempt, retries, response_format
                 )
             if not isinstance(outcome, float):
                 return outcome
@@ -763,7 +764,7 @@ class AsyncClient(_BaseClient):
         `extra_headers` are sent with this call only.
         """
         audio = await asyncio.to_thread(read_audio, file)
-        options = self._request_options(
+        options, response_format = self._request_options(
             audio,
             model=model,
             timeout=timeout,
@@ -793,7 +794,7 @@ class AsyncClient(_BaseClient):
                 )
             else:
                 outcome = self._after_response(
-                    response, raw, attempt, retries, options["response_format"]
+                    response, raw, attempt, retries, response_format
                 )
             if not isinstance(outcome, float):
                 return outcome
