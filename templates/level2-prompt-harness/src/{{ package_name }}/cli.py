@@ -1,5 +1,5 @@
-"""Command line: `eval` runs suites, `compare` diffs two runs, `cache clear` empties
-the cache.
+"""Command line: `eval` runs suites (the harness's own, or promptfoo configs as they
+are), `compare` diffs two runs, `cache clear` empties the cache.
 
 Exit codes: 0 every case passed; 1 a case failed (or `compare` found a regression);
 3 no failures but some case errored (the API failed); 2 the command line,
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "suites",
         nargs="*",
         metavar="SUITE",
-        help="suite files (default: every suite in suites/)",
+        help="suite files, or promptfoo configs (default: every suite in suites/)",
     )
     _config_option(run)
     run.add_argument(
@@ -172,6 +173,9 @@ def _eval(args: argparse.Namespace) -> int:
     suites = load_suites(
         paths, config, args.provider, judge_override=args.judge, case_filter=args.filter
     )
+    for suite in suites:
+        for note in suite.notes:  # what a promptfoo config has that does not run here
+            print(f"{PROG}: note: {note}", file=sys.stderr)
     options = RunOptions.from_config(
         config,
         mode=args.mode,

@@ -72,6 +72,10 @@ class ProviderProfile:
     # US dollars per million tokens; None when unknown (cost assertions are skipped).
     input_price: float | None = None
     output_price: float | None = None
+    # "promptfoo" for the profiles a promptfoo config builds: its python providers
+    # are called as call_api(prompt, options, context) and answer {output, error,
+    # tokenUsage}; its echo returns a chat prompt as JSON. "harness" otherwise.
+    call_style: str = "harness"
 
     @property
     def calls_network(self) -> bool:

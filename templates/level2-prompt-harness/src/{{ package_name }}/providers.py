@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -203,9 +204,19 @@ class EchoProvider(_NoEmbeddings):
         self.profile = profile
 
     async def complete(self, request: ChatRequest) -> Completion:
-        text = "\n\n".join(
-            f"[{message['role']}]\n{message['content']}" for message in request.messages
-        )
+        """The prompt as sent: a lone user message as it is (as promptfoo's echo
+        returns it), several messages each under its [role] (or, for a promptfoo
+        config's echo, as the JSON list promptfoo would send)."""
+        messages = request.messages
+        if len(messages) == 1 and messages[0]["role"] == "user":
+            text = messages[0]["content"]
+        elif self.profile.call_style == "promptfoo":
+            # promptfoo sends a chat prompt as its JSON text, which its echo returns.
+            text = json.dumps(messages, indent=2, ensure_ascii=False)
+        else:
+            text = "\n\n".join(
+                f"[{message['role']}]\n{message['content']}" for message in messages
+            )
         return Completion(
             text=text,
             prompt_tokens=0,
@@ -259,6 +270,42 @@ def load_function(reference: str, root: Path) -> Callable[..., Any]:
     return function  # type: ignore[no-any-return]
 
 
+_FILE_FUNCTIONS: dict[tuple[Path, str], Callable[..., Any]] = {}
+
+
+def load_file_function(reference: str, base: Path, default: str) -> Callable[..., Any]:
+    """`file://path.py` or `file://path.py:function` (promptfoo's form), the path
+    relative to `base`; the function is `default` unless named. ConfigError if not."""
+    location = reference.removeprefix("file://").removeprefix("python:")
+    name = default
+    if ":" in location and not location.endswith(".py"):
+        location, name = location.rsplit(":", 1)
+    path = (base / location).resolve()
+    if path.suffix != ".py":
+        raise ConfigError(f"{reference}: only Python files (.py) run here")
+    key = (path, name)
+    if key not in _FILE_FUNCTIONS:
+        if not path.is_file():
+            raise ConfigError(f"{reference}: no such file {path}")
+        # A name of its own per file, so two check.py files in two folders coexist.
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(f"_user_{digest}", path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"{reference}: cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ConfigError(
+                f"{reference}: importing it raised {type(exc).__name__}: {exc}"
+            ) from None
+        function = getattr(module, name, None)
+        if not callable(function):
+            raise ConfigError(f"{reference}: {path.name} has no function '{name}'")
+        _FILE_FUNCTIONS[key] = function
+    return _FILE_FUNCTIONS[key]
+
+
 class PythonProvider(_NoEmbeddings):
     """Calls `function(messages, context)`: an `async def` on the event loop, a plain
     function in a worker thread, so up to `concurrency` calls overlap either way. It
@@ -268,22 +315,44 @@ class PythonProvider(_NoEmbeddings):
 
     def __init__(self, profile: ProviderProfile, root: Path) -> None:
         self.profile = profile
-        self.function = load_function(profile.function, root)
+        if profile.function.startswith("file://"):
+            self.function = load_file_function(profile.function, root, "call_api")
+        else:
+            self.function = load_function(profile.function, root)
 
-    async def complete(self, request: ChatRequest) -> Completion:
+    def _arguments(self, request: ChatRequest) -> tuple[Any, dict[str, Any]]:
+        if self.profile.call_style == "promptfoo":
+            # promptfoo's call_api(prompt, options, context): the prompt as text (a
+            # chat prompt as its JSON), the provider's config among the options.
+            messages = request.messages
+            if len(messages) == 1 and messages[0]["role"] == "user":
+                prompt: Any = messages[0]["content"]
+            else:
+                prompt = json.dumps(messages, ensure_ascii=False)
+            return prompt, {"config": request.params, "tools": request.tools or []}
         context = {
             "params": request.params,
             "tools": request.tools or [],
             "repeat": request.repeat,
         }
+        return request.messages, context
+
+    async def _call(self, request: ChatRequest) -> Any:
+        first, second = self._arguments(request)
+        extra = (
+            ({"vars": {}, "prompt": {"raw": first}},)
+            if self.profile.call_style == "promptfoo"
+            else ()
+        )
+        if inspect.iscoroutinefunction(self.function):
+            return await self.function(first, second, *extra)
+        # in a worker thread, so `concurrency` calls overlap
+        return await asyncio.to_thread(self.function, first, second, *extra)
+
+    async def complete(self, request: ChatRequest) -> Completion:
         started = time.perf_counter()
         try:
-            if inspect.iscoroutinefunction(self.function):
-                returned = await self.function(request.messages, context)
-            else:  # in a worker thread, so `concurrency` calls overlap
-                returned = await asyncio.to_thread(
-                    self.function, request.messages, context
-                )
+            returned = await self._call(request)
         except Exception as exc:
             raise ProviderError(
                 f"{self.profile.function} raised {type(exc).__name__}: {exc}"
@@ -293,13 +362,19 @@ class PythonProvider(_NoEmbeddings):
             return Completion(
                 text=returned, latency_ms=latency_ms, finish_reason="stop"
             )
+        if self.profile.call_style == "promptfoo" and isinstance(returned, Mapping):
+            returned = _promptfoo_reply(returned, self.profile.function)
         if isinstance(returned, Mapping) and isinstance(
             returned.get("output", ""), str
         ):
             calls = returned.get("tool_calls") or []
             try:
                 tool_calls = tuple(
-                    ToolCall(str(c["name"]), _arguments_text(c.get("arguments", {})))
+                    ToolCall(
+                        str(c["name"]),
+                        _arguments_text(c.get("arguments", {})),
+                        str(c.get("id", "")),
+                    )
                     for c in calls
                 )
             except (KeyError, TypeError):
@@ -318,6 +393,48 @@ class PythonProvider(_NoEmbeddings):
             f"{self.profile.function} returned {type(returned).__name__};"
             " expected text or a mapping with 'output'"
         )
+
+
+def _promptfoo_reply(returned: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """promptfoo's {output, error, tokenUsage} as the mapping the harness takes; an
+    output that is not text (tool calls, an object) reaches the checks as JSON."""
+    if returned.get("error"):
+        raise ProviderError(f"{where} returned the error: {returned['error']}")
+    output = returned.get("output", "")
+    usage = returned.get("tokenUsage") or {}
+    reply: dict[str, Any] = {
+        "prompt_tokens": usage.get("prompt"),
+        "completion_tokens": usage.get("completion"),
+    }
+    if _is_tool_calls(output):
+        # OpenAI-shaped tool calls: kept as calls, so tool assertions see them too.
+        reply["output"] = ""
+        reply["tool_calls"] = [
+            {
+                "id": call.get("id", ""),
+                "name": call["function"]["name"],
+                "arguments": call["function"].get("arguments", "{}"),
+            }
+            for call in output
+        ]
+    elif isinstance(output, str):
+        reply["output"] = output
+    else:
+        reply["output"] = json.dumps(output, ensure_ascii=False, separators=(",", ":"))
+    return reply
+
+
+def _is_tool_calls(output: Any) -> bool:
+    return (
+        isinstance(output, list)
+        and bool(output)
+        and all(
+            isinstance(call, dict)
+            and isinstance(call.get("function"), dict)
+            and isinstance(call["function"].get("name"), str)
+            for call in output
+        )
+    )
 
 
 def _arguments_text(arguments: Any) -> str:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .assertions import GradeContext, grade
+from .assertions import CheckError, GradeContext, apply_transform, grade, weigh
 from .cache import ResponseCache
 from .config import Config, ProviderProfile
 from .errors import ConfigError
@@ -91,11 +91,16 @@ class Runner:
         self.recordings = Recordings(config.recordings_dir)
         self.cache_hits = 0
         self.recordings_dropped = 0
+        self.profiles: dict[str, ProviderProfile] = dict(config.providers)
+        self.redact = Redactor()
+
+    def _use_profiles(self, suites: list[Suite]) -> None:
+        """harness.yaml's profiles and those the suites built (from promptfoo ids)."""
+        for suite in suites:
+            self.profiles.update(suite.profiles)
         # Every secret of every profile: a key echoed by one endpoint is blanked too.
         self.redact = Redactor(
-            secret
-            for profile in config.providers.values()
-            for secret in profile.secrets()
+            secret for profile in self.profiles.values() for secret in profile.secrets()
         )
 
     def check_keys(self, names: set[str]) -> None:
@@ -103,7 +108,7 @@ class Runner:
         if self.options.mode == "replay":
             return
         for name in sorted(names):
-            profile = self.config.providers[name]
+            profile = self.profiles[name]
             if profile.calls_network and profile.api_key_env and not profile.api_key():
                 raise ConfigError(
                     f"provider '{name}' needs the environment variable"
@@ -136,15 +141,13 @@ class Runner:
     async def run(
         self, suites: list[Suite], on_result: Callable[[CaseResult], None] | None = None
     ) -> list[CaseResult]:
+        self._use_profiles(suites)
         names = profiles_used(suites)
         self.check_keys(names)
         clients = ClientPool()
         calls = _Calls(
             self,
-            {
-                name: self._provider(self.config.providers[name], clients)
-                for name in names
-            },
+            {name: self._provider(self.profiles[name], clients) for name in names},
         )
 
         async def run_one(
@@ -185,7 +188,7 @@ class Runner:
         repeat: int,
         calls: _Calls,
     ) -> CaseResult:
-        profile = self.config.providers[provider_name]
+        profile = self.profiles[provider_name]
         messages = case.messages[prompt.name]
         request = ChatRequest(
             messages=messages,
@@ -229,8 +232,15 @@ class Runner:
             repeat=repeat,
             judge=lambda name, req: calls.judge(name, req, suite.name),
             embed=lambda name, texts: calls.embed(name, texts, suite.name),
-            tools=prompt.tools,
+            # Tools a promptfoo provider declares in its config travel in its params.
+            tools=prompt.tools or profile.params.get("tools") or [],
         )
+        if case.transform is not None:
+            try:
+                context.transformed = apply_transform(case.transform, context)
+            except CheckError as exc:
+                result.error = f"the case's transform: {exc}"
+                return result
         for assertion in case.assertions:
             result.assertions.append(await grade(assertion, context))
         _score(result, case.threshold)
@@ -238,15 +248,13 @@ class Runner:
 
 
 def _score(result: CaseResult, threshold: float) -> None:
-    """The weighted share of assertions passed, skipped ones left out; the outcome."""
-    counted = [a for a in result.assertions if not a.skipped]
-    errors = [a.error for a in counted if a.error]
-    total = sum(a.weight for a in counted)
-    earned = sum(a.weight for a in counted if a.passed)
-    result.score = earned / total if total else float(all(a.passed for a in counted))
+    """The weighted share of assertions passed, skipped ones left out; the outcome.
+    A case without assertions passes: its call succeeded."""
+    errors = [a.error for a in result.assertions if a.error]
+    result.score, reached = weigh(result.assertions, threshold)
     if errors:
         result.error = "; ".join(errors)
-    elif result.score >= threshold - 1e-9:
+    elif reached:
         result.outcome = PASSED
     else:
         result.outcome = FAILED
@@ -284,7 +292,7 @@ class _Calls:
         return completion, False
 
     async def judge(self, name: str, request: ChatRequest, suite: str) -> Completion:
-        params = {**self.runner.config.providers[name].params, **request.params}
+        params = {**self.runner.profiles[name].params, **request.params}
         return (await self.complete(name, replace(request, params=params), suite))[0]
 
     async def embed(self, name: str, texts: list[str], suite: str) -> list[list[float]]:

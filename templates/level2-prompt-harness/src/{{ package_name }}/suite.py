@@ -29,20 +29,27 @@ import difflib
 import fnmatch
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from .assertions import Assertion, ParseContext, parse_assertion
-from .config import Config, display_path, read_yaml
+from .assertions import (
+    Assertion,
+    ParseContext,
+    Transform,
+    load_reference,
+    parse_assertion,
+)
+from .config import Config, ProviderProfile, display_path, read_yaml
 from .errors import ConfigError
+from .promptfoo import is_promptfoo_config, read_promptfoo
 from .prompts import MissingVariableError, Prompt, PromptLibrary
 
 SUITE_FIELDS = {"description", "prompts", "providers", "judge", "defaults", "cases"}
 DEFAULTS_FIELDS = {"vars", "assert", "threshold"}
-CASE_FIELDS = {"id", "description", "vars", "assert", "threshold"}
+CASE_FIELDS = {"id", "description", "vars", "assert", "threshold", "transform"}
 CASE_FILE_SUFFIXES = (".csv", ".jsonl", ".yaml", ".yml")
 # Fields of an assertion whose text may use the case's variables.
 RENDERED_FIELDS = ("value", "arguments", "args")
@@ -69,6 +76,7 @@ class Case:
     assertions: tuple[Assertion, ...]
     threshold: float
     messages: dict[str, list[dict[str, str]]]  # prompt name -> rendered messages
+    transform: Transform | None = None  # rewrites the output all assertions see
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,9 @@ class Suite:
     providers: tuple[str, ...]
     cases: tuple[Case, ...]
     judge: str | None = None
+    # Profiles a promptfoo config builds from its provider ids, beside harness.yaml's.
+    profiles: dict[str, ProviderProfile] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what a promptfoo config has that was not carried over
 
 
 def _unknown_field(key: Any, known: set[str]) -> str:
@@ -136,6 +147,20 @@ def render_value(value: Any, variables: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         return {key: render_value(item, variables) for key, item in value.items()}
     return value
+
+
+def _rendered(item: Any, variables: dict[str, Any]) -> Any:
+    """The assertion with the case's variables filled in, inside an assert-set's
+    assertions too."""
+    if not isinstance(item, dict):
+        return item
+    rendered = {
+        key: render_value(value, variables) if key in RENDERED_FIELDS else value
+        for key, value in item.items()
+    }
+    if isinstance(item.get("assert"), list):
+        rendered["assert"] = [_rendered(child, variables) for child in item["assert"]]
+    return rendered
 
 
 def _csv_cases(path: Path) -> list[dict[str, Any]]:
@@ -239,23 +264,70 @@ class _SuiteLoader:
             raise SuiteError(
                 [f"{self.shown}: expected a mapping with prompts, providers and cases"]
             )
+        if is_promptfoo_config(raw):
+            return self.load_promptfoo(raw)
         for key in sorted(set(raw) - SUITE_FIELDS):
             self.problem("", _unknown_field(key, SUITE_FIELDS))
         prompts = self.prompts(raw)
         providers = self.providers(raw)
         judge = self.judge(raw)
-        self.parse_context = ParseContext(
+        self.parse_context = self.context(judge, self.config.providers)
+        defaults = self.defaults(raw)
+        return self.finish(
+            raw, prompts, providers, judge, self.entries(raw), defaults, {}, ()
+        )
+
+    def load_promptfoo(self, raw: dict[str, Any]) -> Suite:
+        """A promptfoo config, read as it is (see promptfoo.py)."""
+        translated = read_promptfoo(self.path, raw, self.config)
+        self.problems.extend(translated.problems)
+        profiles = {**self.config.providers, **translated.profiles}
+        providers = self.selection.providers or translated.providers
+        for name in providers:
+            if name not in profiles:
+                self.problem(
+                    "", f"unknown provider '{name}'; known: {', '.join(profiles)}"
+                )
+        judge = self.selection.judge or translated.judge or self.config.judge_provider
+        self.parse_context = self.context(judge, profiles)
+        defaults = _Defaults({}, [], 1.0)
+        return self.finish(
+            raw,
+            translated.prompts,
+            providers,
+            judge,
+            translated.cases,
+            defaults,
+            translated.profiles,
+            tuple(translated.notes),
+        )
+
+    def context(
+        self, judge: str | None, providers: dict[str, ProviderProfile]
+    ) -> ParseContext:
+        return ParseContext(
             suite_dir=self.path.parent,
             root=self.config.root,
-            providers=self.config.providers,
+            providers=providers,
             judge_provider=judge,
             embedding_provider=self.config.embedding_provider,
             judge_forced=self.selection.judge is not None,
         )
-        defaults = self.defaults(raw)
+
+    def finish(
+        self,
+        raw: dict[str, Any],
+        prompts: list[Prompt],
+        providers: list[str],
+        judge: str | None,
+        entries: list[tuple[str, Any]],
+        defaults: _Defaults,
+        profiles: dict[str, ProviderProfile],
+        notes: tuple[str, ...],
+    ) -> Suite:
         cases: list[Case] = []
         seen: set[str] = set()
-        for origin, raw_case in self.entries(raw):
+        for origin, raw_case in entries:
             case = self.case(origin, raw_case, defaults, prompts, seen)
             if case is not None:
                 cases.append(case)
@@ -269,6 +341,8 @@ class _SuiteLoader:
             providers=tuple(providers),
             cases=tuple(cases),
             judge=judge,
+            profiles=profiles,
+            notes=notes,
         )
 
     def prompts(self, raw: dict[str, Any]) -> list[Prompt]:
@@ -393,13 +467,9 @@ class _SuiteLoader:
             self.problem(where, "'vars' must be a mapping of variable names to values")
             return None
         variables = {**defaults.variables, **case_vars}
+        # A case with no assertions passes when the call succeeds (as in promptfoo):
+        # a smoke test whose answer the report shows.
         items = defaults.assertions + self.assertion_list(raw_case.get("assert"), where)
-        if not items:
-            self.problem(
-                where,
-                "no assertions: a case must check something"
-                " (add 'assert' here or in defaults)",
-            )
         threshold = _threshold(raw_case, defaults.threshold)
         if threshold is None:
             self.problem(where, "'threshold' must be a number from 0 to 1")
@@ -407,6 +477,15 @@ class _SuiteLoader:
         description = raw_case.get("description", "")
         if not isinstance(description, str):
             self.problem(where, "'description' must be text")
+        transform = None
+        reference = raw_case.get("transform")
+        if reference is not None:
+            try:
+                transform = load_reference(
+                    str(reference), self.parse_context, "get_transform"
+                )
+            except ValueError as exc:
+                self.problem(where, f"transform: {exc}")
         return Case(
             case_id,
             str(description),
@@ -414,6 +493,7 @@ class _SuiteLoader:
             tuple(self.assertions(items, variables, where)),
             threshold,
             self.render(prompts, variables, where),
+            transform,
         )
 
     def assertions(
@@ -422,14 +502,9 @@ class _SuiteLoader:
         parsed = []
         for number, item in enumerate(items, start=1):
             try:
-                if isinstance(item, dict):
-                    item = {
-                        key: render_value(value, variables)
-                        if key in RENDERED_FIELDS
-                        else value
-                        for key, value in item.items()
-                    }
-                parsed.append(parse_assertion(item, self.parse_context))
+                parsed.append(
+                    parse_assertion(_rendered(item, variables), self.parse_context)
+                )
             except MissingVariableError as exc:
                 self.problem(where, f"assertion {number}: unknown variable: {exc}")
             except ValueError as exc:

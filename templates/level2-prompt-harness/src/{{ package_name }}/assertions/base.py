@@ -18,7 +18,6 @@ modules, one per family.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import inspect
 import json
 import re
@@ -31,7 +30,12 @@ import jsonschema
 
 from ..config import ProviderProfile
 from ..errors import ConfigError, Error
-from ..providers import ChatRequest, Completion, load_function
+from ..providers import (
+    ChatRequest,
+    Completion,
+    load_file_function,
+    load_function,
+)
 
 # Every assertion may carry these besides its type's own fields.
 COMMON_FIELDS = frozenset({"type", "weight", "description", "metric", "transform"})
@@ -131,6 +135,15 @@ def _tool_calls_json(completion: Completion) -> list[dict[str, Any]]:
 def compact_json(value: Any) -> str:
     """JSON without spaces, as JavaScript's JSON.stringify writes it."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def code_output(context: GradeContext) -> Any:
+    """What Python checks and transforms get: the list of calls (as promptfoo hands
+    them over) for a reply of only tool calls; the output text otherwise."""
+    completion = context.completion
+    if context.transformed is None and completion.tool_calls and not completion.text:
+        return _tool_calls_json(completion)
+    return context.output
 
 
 def reply_text(completion: Completion) -> str:
@@ -285,48 +298,13 @@ def parse_json(text: str) -> tuple[Any, str | None]:
 
 # -- code of the user's: checks and transforms ---------------------------------------
 
-_FILE_FUNCTIONS: dict[tuple[Path, str], Callable[..., Any]] = {}
-
-
-def load_file_function(reference: str, base: Path, default: str) -> Callable[..., Any]:
-    """`file://path.py` or `file://path.py:function` (promptfoo's form), the path
-    relative to `base`; the function is `default` unless named."""
-    location = reference.removeprefix("file://")
-    name = default
-    if ":" in location and not location.endswith(".py"):
-        location, name = location.rsplit(":", 1)
-    path = (base / location).resolve()
-    if path.suffix != ".py":
-        raise ValueError(f"{reference}: only Python files (.py) run here")
-    key = (path, name)
-    if key not in _FILE_FUNCTIONS:
-        if not path.is_file():
-            raise ValueError(f"{reference}: no such file {path}")
-        spec = importlib.util.spec_from_file_location(
-            f"_user_{abs(hash(path)):x}", path
-        )
-        if spec is None or spec.loader is None:
-            raise ValueError(f"{reference}: cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise ValueError(
-                f"{reference}: importing it raised {type(exc).__name__}: {exc}"
-            ) from None
-        function = getattr(module, name, None)
-        if not callable(function):
-            raise ValueError(f"{reference}: {path.name} has no function '{name}'")
-        _FILE_FUNCTIONS[key] = function
-    return _FILE_FUNCTIONS[key]
-
 
 def load_reference(reference: str, context: ParseContext, default: str) -> Any:
     """A function named as `module:function` (importable from the project folder)
     or `file://path.py[:function]` (relative to the suite)."""
-    if reference.startswith("file://"):
-        return load_file_function(reference, context.suite_dir, default)
     try:
+        if reference.startswith("file://"):
+            return load_file_function(reference, context.suite_dir, default)
         return load_function(reference, context.root)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
@@ -353,7 +331,7 @@ def apply_transform(
     """The output after `transform`; what it returns is JSON text unless text."""
     try:
         returned = transform(
-            context.output, {"vars": context.variables, "prompt": prompt}
+            code_output(context), {"vars": context.variables, "prompt": prompt}
         )
     except Exception as exc:
         raise CheckError(f"transform raised {type(exc).__name__}: {exc}") from None

@@ -16,6 +16,7 @@ from .base import (
     Prepared,
     Verdict,
     assertion_type,
+    code_output,
     is_number,
     load_reference,
     threshold_value,
@@ -107,7 +108,7 @@ def python(assertion: Assertion, context: GradeContext) -> Verdict:
     }
     name = _named(assertion.value)
     try:
-        returned = assertion.extra["function"](context.output, check_context)
+        returned = assertion.extra["function"](code_output(context), check_context)
     except Exception as exc:
         raise CheckError(f"{name} raised {type(exc).__name__}: {exc}") from None
     return python_verdict(returned, name, assertion.extra["threshold"])
