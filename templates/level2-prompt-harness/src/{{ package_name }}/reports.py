@@ -58,6 +58,19 @@ def skipped_reasons(results: list[dict[str, Any]]) -> Counter[str]:
     )
 
 
+def metric_totals(results: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """For each named metric: its assertions that passed, and how many were checked
+    (skipped ones left out)."""
+    totals: dict[str, tuple[int, int]] = {}
+    for result in results:
+        for assertion in result.get("assertions", []):
+            name = assertion.get("metric")
+            if name and not assertion.get("skipped"):
+                passed, total = totals.get(name, (0, 0))
+                totals[name] = (passed + bool(assertion["passed"]), total + 1)
+    return totals
+
+
 def summary_text(results: list[dict[str, Any]]) -> str:
     """One row per suite x prompt x provider, so a prompt A/B shows side by side."""
     cells = group_cells(results)
@@ -97,6 +110,14 @@ def summary_text(results: list[dict[str, Any]]) -> str:
             f"  {count} x {reason}" for reason, count in sorted(skipped.items())
         )
         text += "\n\n" + "\n".join(lines)
+    metrics = metric_totals(results)
+    if metrics:
+        rows = [
+            [name, str(passed), str(total), f"{passed / total:.0%}"]
+            for name, (passed, total) in sorted(metrics.items())
+        ]
+        text += "\n\nMetrics (assertions that passed, over all cases):\n"
+        text += _table(["metric", "passed", "of", "share"], rows)
     total = Counter(cell.outcome for cell in cells)
     text += (
         f"\n\n{len(cells)} cases: {total[PASSED]} passed,"
