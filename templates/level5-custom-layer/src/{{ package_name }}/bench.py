@@ -1,13 +1,22 @@
-"""`bench`: latency of BitLinear against nn.Linear, the integer path, bytes and SQNR.
+"""`bench`: BitLinear against nn.Linear and transformers, side by side in one run.
 
-Fake-quantised training adds work (a norm, two quantisers, their straight-through
-functions) to a matmul that is still done in floating point, so BitLinear is slower
-than nn.Linear here; real speed-ups need packed low-bit kernels. The report records the
-ratios and requires nothing of them.
+For each shape it times, in turn within every repeat (so a busy machine slows all of
+them alike):
+
+- eval forward: nn.Linear, BitLinear in `eval()` (quantised weight cached) and the
+  integer path (`PackedBitLinear`, packed weights, exact integer sums);
+- forward+backward (a training step without the optimiser): nn.Linear, BitLinear
+  and, when transformers is installed, its online `AutoBitLinear` (the same BitNet
+  b1.58 arithmetic, quantising in the forward pass, RMSNorm on);
+
+and reports each median against nn.Linear, the training rows also against
+transformers, with packed and bfloat16 weight bytes and the quantisers' SQNR. The
+report requires nothing of the ratios; the README states what they were.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import statistics
 import time
@@ -24,6 +33,14 @@ from .packing import packed_nbytes
 from .runtime import environment
 
 DEFAULT_SHAPES = ((1, 2048, 2048), (32, 2048, 2048))
+EVAL = ("linear", "bitlinear", "integer")
+TRAIN = ("linear", "bitlinear", "transformers")
+LABELS = {
+    "linear": "nn.Linear",
+    "bitlinear": "BitLinear",
+    "integer": "integer path",
+    "transformers": "transformers AutoBitLinear (online)",
+}
 
 
 def sqnr_db(reference: Tensor, approximation: Tensor) -> float:
@@ -40,19 +57,25 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(
-    function: Callable[[], Any], device: torch.device, repeats: int, warmup: int
-) -> list[float]:
-    """Seconds per call, `repeats` times after `warmup` calls."""
-    for _ in range(warmup):
-        function()
+def time_in_turn(
+    functions: dict[str, Callable[[], Any]],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+) -> dict[str, list[float]]:
+    """Seconds per call of each function: `warmup` calls each, then `repeats` rounds
+    that call every function once, in turn."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
     _synchronize(device)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        _synchronize(device)
-        times.append(time.perf_counter() - started)
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            _synchronize(device)
+            times[name].append(time.perf_counter() - started)
     return times
 
 
@@ -64,6 +87,28 @@ def _summary(times: list[float]) -> dict[str, float]:
     }
 
 
+def transformers_layer(
+    in_features: int, out_features: int, device: torch.device
+) -> tuple[nn.Module | None, str]:
+    """transformers' online AutoBitLinear with BitLinear's settings (no bias, RMSNorm
+    before quantising, eps 1e-5), or None and why not."""
+    if importlib.util.find_spec("transformers") is None:
+        return None, "transformers is not installed"
+    try:
+        from transformers.integrations.bitnet import AutoBitLinear
+    except ImportError as error:
+        return None, f"transformers has no AutoBitLinear ({error})"
+    layer: nn.Module = AutoBitLinear(
+        in_features,
+        out_features,
+        bias=False,
+        online_quant=True,
+        use_rms_norm=True,
+        rms_norm_eps=BF.NORM_EPS,
+    )
+    return layer.to(device), ""
+
+
 def bench_shape(
     tokens: int,
     in_features: int,
@@ -71,6 +116,7 @@ def bench_shape(
     device: torch.device,
     repeats: int,
     warmup: int,
+    with_transformers: bool = True,
 ) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(0)
     linear = nn.Linear(in_features, out_features, bias=False).to(device)
@@ -78,6 +124,14 @@ def bench_shape(
     with torch.no_grad():
         bit.weight.copy_(linear.weight)
     packed = PackedBitLinear.from_bitlinear(bit)
+    hf, hf_missing = (
+        transformers_layer(in_features, out_features, device)
+        if with_transformers
+        else (None, "not asked for (--skip-transformers)")
+    )
+    if hf is not None:
+        with torch.no_grad():
+            hf.get_parameter("weight").copy_(linear.weight)
     x = torch.randn(tokens, in_features, generator=generator).to(device)
     x_grad = x.clone().requires_grad_()
 
@@ -95,46 +149,70 @@ def bench_shape(
 
         return run
 
-    timings = {
-        "linear_forward": time_call(forward(linear), device, repeats, warmup),
-        "bitlinear_forward": time_call(forward(bit), device, repeats, warmup),
-        "inference_forward": time_call(forward(packed), device, repeats, warmup),
-        "linear_forward_backward": time_call(
-            forward_backward(linear), device, repeats, warmup
-        ),
-        "bitlinear_forward_backward": time_call(
-            forward_backward(bit), device, repeats, warmup
-        ),
+    eval_modules: dict[str, nn.Module] = {
+        "linear": linear,
+        "bitlinear": bit,
+        "integer": packed,
     }
-    summary = {name: _summary(times) for name, times in timings.items()}
+    for module in eval_modules.values():
+        module.eval()
+    eval_times = time_in_turn(
+        {name: forward(module) for name, module in eval_modules.items()},
+        device,
+        repeats,
+        warmup,
+    )
+    train_modules: dict[str, nn.Module] = {"linear": linear, "bitlinear": bit}
+    if hf is not None:
+        try:  # after the eval timings, which its compiler's workers would disturb
+            hf(x_grad).sum().backward()
+        # transformers compiles its quantisers on the first call; a machine without a
+        # C++ compiler (or another torch) can fail there, which is theirs, not ours.
+        except Exception as error:
+            hf, hf_missing = None, f"transformers' layer failed to run: {error}"
+        else:
+            train_modules["transformers"] = hf
+    for module in train_modules.values():
+        module.train()
+    train_times = time_in_turn(
+        {name: forward_backward(module) for name, module in train_modules.items()},
+        device,
+        repeats,
+        warmup,
+    )
+    eval_ms = {name: _summary(times) for name, times in eval_times.items()}
+    train_ms = {name: _summary(times) for name, times in train_times.items()}
 
-    def ratio(name: str, baseline: str) -> float:
-        return summary[name]["median_ms"] / summary[baseline]["median_ms"]
+    def ratios(summary: dict[str, dict[str, float]], baseline: str) -> dict[str, float]:
+        base = summary[baseline]["median_ms"]
+        return {name: entry["median_ms"] / base for name, entry in summary.items()}
 
     bf16_bytes = in_features * out_features * 2
     packed_bytes = packed_nbytes(out_features, in_features)
+    kernel = packed.kernel_for(torch.zeros(tokens, in_features, device=device))
     return {
         "shape": {
             "tokens": tokens,
             "in_features": in_features,
             "out_features": out_features,
         },
-        "latency": summary,
+        "eval_forward": eval_ms,
+        "forward_backward": train_ms,
         "ratios": {
-            "bitlinear_vs_linear_forward": ratio("bitlinear_forward", "linear_forward"),
-            "bitlinear_vs_linear_forward_backward": ratio(
-                "bitlinear_forward_backward", "linear_forward_backward"
-            ),
-            "inference_vs_linear_forward": ratio("inference_forward", "linear_forward"),
-            "inference_vs_bitlinear_forward": ratio(
-                "inference_forward", "bitlinear_forward"
+            "eval_forward_vs_linear": ratios(eval_ms, "linear"),
+            "forward_backward_vs_linear": ratios(train_ms, "linear"),
+            "forward_backward_vs_transformers": (
+                ratios(train_ms, "transformers") if hf is not None else {}
             ),
         },
+        "integer_kernel": kernel,
+        "transformers": "compared" if hf is not None else hf_missing,
         "bytes": {
             "bf16_weight": bf16_bytes,
             "packed_weight": packed_bytes,
             "packed_with_scale": packed_bytes + 4,
             "bf16_over_packed": bf16_bytes / packed_bytes,
+            "cached_codes": out_features * in_features * (1 if kernel == "int8" else 4),
         },
     }
 
@@ -159,13 +237,20 @@ def quantisation_error(seed: int = 0) -> dict[str, Any]:
 
 
 def run_benchmark(
-    shapes: list[tuple[int, int, int]], device: torch.device, repeats: int, warmup: int
+    shapes: list[tuple[int, int, int]],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    with_transformers: bool = True,
 ) -> dict[str, Any]:
     return {
         "device": str(device),
         "environment": environment(),
         "repeats": repeats,
         "warmup": warmup,
-        "shapes": [bench_shape(*shape, device, repeats, warmup) for shape in shapes],
+        "shapes": [
+            bench_shape(*shape, device, repeats, warmup, with_transformers)
+            for shape in shapes
+        ],
         "sqnr": quantisation_error(),
     }

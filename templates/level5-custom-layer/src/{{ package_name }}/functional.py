@@ -33,11 +33,15 @@ def absmean_ternary(weight: Tensor, eps: float = QUANT_EPS) -> tuple[Tensor, Ten
     """Ternary codes and scale of a weight tensor (b1.58, eq. 1-3).
 
     scale = 1 / max(mean|W|, eps);  codes = clamp(round(W * scale), -1, 1).
-    The weight the layer uses is codes / scale. `scale` is a 0-d tensor.
+    The weight the layer uses is codes / scale. `scale` is a 0-d tensor. Neither
+    carries autograd history: the straight-through estimator supplies the gradient.
     """
-    w = _at_least_float32(weight)
-    scale = 1.0 / w.abs().mean().clamp(min=eps)
-    codes = (w * scale).round().clamp(-1, 1)
+    w = _at_least_float32(weight.detach())
+    magnitudes = w.abs()
+    scale = 1.0 / magnitudes.mean().clamp(min=eps)
+    # One weight-sized buffer for |W| and then the codes, filled in place: at 2048 x
+    # 2048 each fresh 16 MiB tensor costs more on a CPU than the arithmetic done in it.
+    codes = torch.mul(w, scale, out=magnitudes).round_().clamp_(-1, 1)
     return codes.to(weight.dtype), scale
 
 
@@ -50,7 +54,7 @@ def absmax_int8(x: Tensor, eps: float = QUANT_EPS) -> tuple[Tensor, Tensor]:
     """
     compute = _at_least_float32(x)
     scale = INT8_MAX / compute.abs().amax(dim=-1, keepdim=True).clamp(min=eps)
-    codes = (compute * scale).round().clamp(INT8_MIN, INT8_MAX)
+    codes = torch.mul(compute, scale).round_().clamp_(INT8_MIN, INT8_MAX)
     return codes.to(x.dtype), scale
 
 
@@ -86,12 +90,15 @@ class StraightThrough(torch.autograd.Function):
 
     The straight-through estimator (Bengio et al., 2013) as BitNet trains with it. The
     gradient is exactly the identity, also where the clamp saturated: a subgradient of
-    zero there would silently stop those weights training (pytorch/ao#4806).
+    zero there would silently stop those weights training (pytorch/ao#4806). The
+    output shares `quantized`'s memory (autograd makes it a view), so the estimator
+    costs no copy of a weight-sized tensor, unlike `x + (q - x).detach()`, which makes
+    two.
     """
 
     @staticmethod
     def forward(x: Tensor, quantized: Tensor) -> Tensor:
-        return quantized.clone()
+        return quantized
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -118,16 +125,32 @@ def fake_quant_weight(
     """
     with torch.no_grad():
         codes, scale = weight_codes(weight, mode, eps)
-        quantized = (codes / scale).to(weight.dtype)
-    return ste(weight, quantized)
+        quantized = _divide(codes, scale)
+    return _straight_through_if_needed(weight, quantized)
 
 
 def fake_quant_activation(x: Tensor, eps: float = QUANT_EPS) -> Tensor:
     """The activation BitLinear computes with: int8 codes / scale per token, STE."""
     with torch.no_grad():
         codes, scale = absmax_int8(x, eps)
-        quantized = (codes / scale).to(x.dtype)
-    return ste(x, quantized)
+        quantized = _divide(codes, scale)
+    return _straight_through_if_needed(x, quantized)
+
+
+def _straight_through_if_needed(x: Tensor, quantized: Tensor) -> Tensor:
+    # With no gradient to pass the estimator changes nothing, and skipping it saves a
+    # Python call per quantiser: at one token, eval time is mostly such overheads.
+    if torch.is_grad_enabled() and x.requires_grad:
+        return ste(x, quantized)
+    return quantized
+
+
+def _divide(codes: Tensor, scale: Tensor) -> Tensor:
+    """codes / scale in codes' dtype; in place where the dtypes agree (float32 and
+    float64), since `codes` is always a fresh tensor of the quantiser's."""
+    if codes.dtype == scale.dtype:
+        return codes.div_(scale)
+    return (codes / scale).to(codes.dtype)
 
 
 WEIGHT_MODES = ("ternary", "binary")

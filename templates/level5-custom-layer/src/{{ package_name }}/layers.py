@@ -11,6 +11,7 @@ placement, with `norm="none"` in its BitLinears. Both quantise a normalised inpu
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -55,7 +56,17 @@ class BitLinear(nn.Linear):
     off (RMSNorm + linear), for gradcheck and for a full-precision twin of a model.
     Initialisation and state-dict keys are nn.Linear's, so a BitLinear loads an
     nn.Linear's weights.
+
+    In `eval()` mode, when no gradient reaches the weight (under `torch.no_grad` or
+    `torch.inference_mode`, or with the weight frozen), the quantised weight is
+    computed once and reused until the weight changes: the cache is keyed on the
+    parameter's version counter, which every in-place update (an optimiser step,
+    `copy_`, `load_state_dict`) advances, and on the weight's storage, device and
+    dtype; `train()` and `load_state_dict` drop it. It holds one weight-sized tensor
+    beside the weight.
     """
+
+    _cached_weight: tuple[tuple[object, ...], Tensor] | None
 
     def __init__(
         self,
@@ -87,8 +98,14 @@ class BitLinear(nn.Linear):
         self.quantize = quantize
         self.norm_eps = norm_eps
         self.quant_eps = quant_eps
+        self._cached_weight = None
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.quantize and self._weight_is_constant():
+            if self.norm == "rms":
+                x = BF.rms_norm(x, eps=self.norm_eps)
+            x = BF.fake_quant_activation(x, self.quant_eps)
+            return nn.functional.linear(x, self._quantized_weight(), self.bias)
         return BF.bitlinear(
             x,
             self.weight,
@@ -99,6 +116,44 @@ class BitLinear(nn.Linear):
             norm_eps=self.norm_eps,
             quant_eps=self.quant_eps,
         )
+
+    def _weight_is_constant(self) -> bool:
+        """Evaluation with no gradient for the weight, outside a compiled graph (a
+        graph captures the quantiser itself, and its guards cannot key a cache)."""
+        return not (
+            self.training
+            or torch.compiler.is_compiling()
+            or (torch.is_grad_enabled() and self.weight.requires_grad)
+        )
+
+    def _quantized_weight(self) -> Tensor:
+        weight = self.weight
+        key = (
+            weight._version,
+            weight.data_ptr(),
+            weight.device,
+            weight.dtype,
+            self.weight_mode,
+            self.quant_eps,
+            # A tensor made under inference_mode cannot be used in autograd outside it.
+            torch.is_inference_mode_enabled(),
+        )
+        if self._cached_weight is None or self._cached_weight[0] != key:
+            self._cached_weight = None  # free the old one before making the new
+            with torch.no_grad():
+                quantized = BF.fake_quant_weight(
+                    weight, self.weight_mode, self.quant_eps
+                )
+            self._cached_weight = (key, quantized)
+        return self._cached_weight[1]
+
+    def train(self, mode: bool = True) -> BitLinear:
+        self._cached_weight = None
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._cached_weight = None
+        super()._load_from_state_dict(*args, **kwargs)
 
     def extra_repr(self) -> str:
         bits = "1.58" if self.weight_mode == "ternary" else "1"
