@@ -93,6 +93,28 @@ _VAR_REFERENCE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _PROMPT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML as promptfoo's parser reads it (YAML 1.2): `Yes`, `no`, `on` and `off`
+    are text, only true and false are booleans."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Yaml12Loader)
+
+
 def is_promptfoo_config(raw: dict[str, Any]) -> bool:
     return "cases" not in raw and bool(PROMPTFOO_KEYS & set(raw))
 
@@ -104,7 +126,9 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    # promptfoo's own filters: dump writes JSON, load reads it.
     environment.filters["dump"] = lambda value: json.dumps(value, ensure_ascii=False)
+    environment.filters["load"] = json.loads
     return environment
 
 
@@ -243,7 +267,7 @@ class PromptfooReader:
         try:
             if path.suffix == ".jsonl":
                 return [json.loads(line) for line in text.splitlines() if line.strip()]
-            return yaml.safe_load(text)  # JSON is YAML too
+            return load_yaml(text)  # JSON is YAML too
         except (ValueError, yaml.YAMLError) as exc:
             self.problem(f"{what}: cannot parse {display_path(path)}: {exc}")
             return None
@@ -572,7 +596,7 @@ class PromptfooReader:
         if path.suffix in (".yaml", ".yml"):
             try:
                 return json.dumps(
-                    yaml.safe_load(text), ensure_ascii=False, separators=(",", ":")
+                    load_yaml(text), ensure_ascii=False, separators=(",", ":")
                 )
             except yaml.YAMLError as exc:
                 self.problem(f"case '{case_id}': var '{name}': invalid YAML: {exc}")
@@ -709,7 +733,7 @@ def _chat_messages(text: str) -> list[dict[str, str]] | None:
     if not stripped.startswith(("[", "- ")):
         return None
     try:
-        loaded = yaml.safe_load(stripped)
+        loaded = load_yaml(stripped)
     except yaml.YAMLError:
         return None
     if not isinstance(loaded, list) or not loaded:
@@ -725,4 +749,9 @@ def _chat_messages(text: str) -> list[dict[str, str]] | None:
 
 
 def read_promptfoo(path: Path, raw: dict[str, Any], config: Config) -> Translated:
+    """`raw` as read_yaml gave it; read again here the way promptfoo reads YAML."""
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        pass  # read_yaml read it a moment ago; keep what it found
     return PromptfooReader(path, raw, config).read()
