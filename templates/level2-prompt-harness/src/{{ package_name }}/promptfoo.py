@@ -14,6 +14,7 @@ that says so, and each such thing is listed once as a note.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import itertools
@@ -750,8 +751,7 @@ def _chat_messages(text: str) -> list[dict[str, str]] | None:
 
 def read_promptfoo(path: Path, raw: dict[str, Any], config: Config) -> Translated:
     """`raw` as read_yaml gave it; read again here the way promptfoo reads YAML."""
-    try:
+    # read_yaml read it a moment ago: if it fails now, keep what that found.
+    with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
         raw = load_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        pass  # read_yaml read it a moment ago; keep what it found
     return PromptfooReader(path, raw, config).read()
