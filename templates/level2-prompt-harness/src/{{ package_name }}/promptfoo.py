@@ -94,11 +94,9 @@ _VAR_REFERENCE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _PROMPT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """YAML as promptfoo's parser reads it (YAML 1.2): `Yes`, `no`, `on` and `off`
-    are text, only true and false are booleans."""
-
-
+# YAML as promptfoo's parser reads it (YAML 1.2): `Yes`, `no`, `on` and `off` are
+# text, only true and false are booleans. (Built with type(): PyYAML has no types.)
+_Yaml12Loader: Any = type("_Yaml12Loader", (yaml.SafeLoader,), {})
 _Yaml12Loader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"
