@@ -1,4 +1,6 @@
-"""Level 1: start the dev server as the README does, transcribe the bundled sample."""
+"""Level 1: start the dev server as the README does, transcribe the bundled sample;
+then the official clients (openai, huggingface_hub) against it, as the project's CI
+`sdks` job runs them."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import run
+from conftest import run, tool
+
+SDK_TESTS = ["tests/test_openai_sdk.py", "tests/test_huggingface_sdk.py"]
 
 
 def free_port() -> int:
@@ -77,3 +81,18 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     log = log_file.read_text(encoding="utf-8")
     assert log.startswith(f"dev server on http://127.0.0.1:{port}")
     assert log.count("POST /v1/audio/transcriptions") + log.count("POST /models/") == 2
+    check_official_clients(project, bin_dir)
+
+
+def check_official_clients(project: Path, bin_dir: Path) -> None:
+    """The project's tests of the official clients run, none skipped, and pass."""
+    python = str(bin_dir / "python")
+    run(
+        [tool("uv"), "pip", "install", "--quiet", "--python", python, "openai", "huggingface_hub"],
+        project,
+    )
+    result = run(
+        [python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *SDK_TESTS], project
+    )
+    assert "skipped" not in result.stdout, result.stdout
+    assert re.search(r"\b\d+ passed", result.stdout), result.stdout
