@@ -370,18 +370,23 @@ class PromptfooReader:
     def profile(
         self, identifier: str, label: Any = None, settings: Any = None
     ) -> str | None:
-        """The profile for a promptfoo provider id: a harness.yaml profile of that
-        name first (point promptfoo's ids at your own endpoints), else one built
-        from the id. Returns its name, None if the id cannot run here."""
+        """The profile for a promptfoo provider id: promptfoo's echo; else a
+        harness.yaml profile of that name (point promptfoo's ids at your own
+        endpoints); else one built from the id. Its name, or None if it cannot run."""
         name = str(label) if label else identifier
         own = self.config.providers.get(name)
-        if own is not None and not settings and identifier != "echo":
-            return name
-        if own is not None:  # keep harness.yaml's profile of that name for its suites
-            name = f"{name} (promptfoo)"
         params = dict(settings) if isinstance(settings, dict) else {}
         if identifier == "echo":
+            if own is not None:  # harness.yaml's echo stays as it is for its suites
+                name = f"{name} (promptfoo)"
             profile = ProviderProfile(name=name, type="echo", call_style="promptfoo")
+        elif own is not None:
+            if params:
+                self.note(
+                    f"provider {name}: its config is not carried over;"
+                    " harness.yaml's profile of that name is used as it is"
+                )
+            return name
         elif identifier.startswith("openai:"):
             model = identifier.split(":")[-1]
             for key in ("apiKey", "apiBaseUrl", "apiHost"):
