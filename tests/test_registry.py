@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 import yaml
 
 import levels
-from conftest import COPIER_CONFIG, LEVELS, REPO, render
+from conftest import COPIER_CONFIG, LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, render, run
 
 SHARED = REPO / "templates" / "_shared"
 GROUPS = sorted(path.name for path in SHARED.iterdir() if path.is_dir())
@@ -103,3 +104,76 @@ def test_the_ci_matrix_comes_from_the_registry() -> None:
     assert json.loads(printed) == ["none", *map(str, LEVELS)]
     workflow = (REPO / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
     assert "tests/levels.py matrix" in workflow
+
+
+THROWAWAY_ENTRY = """    7: {
+        "folder": "level7-audio-agent",
+        "label": "Audio agent (a throwaway level of the registry's test)",
+        "title": "audio agent",
+        "main_job": "uv run {cli} version",
+        "imports": ["pytest", "ruff", "mypy"],
+        "torch": false,
+        "shared": ["common", "http"],
+    },
+"""
+
+
+@pytest.mark.slow
+def test_a_new_level_is_its_folder_and_one_registry_entry(tmp_path: Path) -> None:
+    """The registry claim: scaffold a folder, add one entry, and the level renders, installs
+    and passes its checks, with nothing else in the repository touched."""
+    root = tmp_path / "template"
+    root.mkdir()
+    for name in TEMPLATE_PATHS:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    scaffold = [sys.executable, str(REPO / "tests" / "levels.py"), "scaffold", "7"]
+    run([*scaffold, "audio-agent", "--shared", "common,http", "--root", str(root)], REPO)
+    registry = root / levels.REGISTRY
+    text = registry.read_text(encoding="utf-8")
+    end = text.rindex("} -%}")
+    registry.write_text(text[:end] + THROWAWAY_ENTRY + text[end:], encoding="utf-8")
+
+    folder = root / "templates" / "level7-audio-agent"
+    for group in ("common", "http"):
+        for relative in shared_files(group):
+            match = STUB.match((folder / stub_path(relative)).read_text(encoding="utf-8"))
+            assert match, relative
+            assert match.group(2) == f"{group}/{relative}", relative
+
+    project = render(root, tmp_path / "proj", 7)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["level"] == answers["created_at_level"] == 7
+    assert (project / "src/proj/http_retry.py").is_file()
+    assert not (project / "src/proj/runtime.py").exists()
+    bin_dir = fresh_venv(project, 1)
+    run([str(bin_dir / "ruff"), "check", "."], project)
+    run([str(bin_dir / "ruff"), "format", "--check", "."], project)
+    run([str(bin_dir / "mypy")], project)
+    run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    assert run([str(bin_dir / "proj"), "version"], project).stdout.strip() == "0.1.0"
+
+
+def table_levels(text: str, row: str) -> list[int]:
+    """The level numbers of a Markdown table's rows that match `row` (a regex, one group)."""
+    return [int(number) for number in re.findall(row, text, re.MULTILINE)]
+
+
+def test_every_table_of_levels_lists_exactly_the_registered_ones() -> None:
+    """Tables of levels are written by hand for their prose, and checked here against the
+    registry: a new level that is missing from one fails, and so does a stale row."""
+    registered = sorted(levels.LEVELS)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert table_levels(readme, r"^\| (\d+) \| .* \| available \|$") == registered
+    index = (REPO / "docs" / "index.md").read_text(encoding="utf-8")
+    assert table_levels(index, r"^\| (\d+) \| .*\]\(levels/level\1\.md\)") == registered
+    assert table_levels(index, r"^\| (\d+) \| `") == registered  # the main jobs
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["nav"]
+    pages = next(item["Levels"] for item in nav if "Levels" in item)
+    assert pages == [
+        {f"Level {number}: {entry['title']}": f"levels/level{number}.md"}
+        for number, entry in sorted(levels.LEVELS.items())
+    ]

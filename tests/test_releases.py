@@ -74,9 +74,10 @@ def release_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return clone
 
 
-def edit_as_a_user(project: Path, package: str, level: int) -> Path | None:
+def edit_as_a_user(project: Path, package: str, level: int) -> list[Path]:
     """The edits a user makes: a README line, a new module, a function added to an existing
-    module and a deleted example. Returns the deleted example, if the level has one."""
+    module, and an example deleted together with the tests of the examples (which would
+    fail without it). Returns the deleted files."""
     readme = project / "README.md"
     title, rest = readme.read_text(encoding="utf-8").split("\n", 1)
     readme.write_text(f"{title}\n\n{USER_README_LINE}\n{rest}", encoding="utf-8")
@@ -92,10 +93,12 @@ def edit_as_a_user(project: Path, package: str, level: int) -> Path | None:
         and ".git" not in path.parts
         and spec.match_file(str(path.relative_to(project)))
     )
-    if not examples:
-        return None
-    (project / examples[0]).unlink()
-    return examples[0]
+    tests_of_examples = [path for path in examples if path.parts[0] == "tests"]
+    content = [path for path in examples if path.parts[0] != "tests"]
+    deleted = content[:1] + tests_of_examples if content else []
+    for path in deleted:
+        (project / path).unlink()
+    return deleted
 
 
 @pytest.mark.slow
@@ -118,6 +121,7 @@ def test_a_project_from_a_published_release_updates_with_its_edits_kept(
     git(project, "init", "--quiet")
     commit_all(project, "Start from ai-levels")
     deleted = edit_as_a_user(project, "proj", level)
+    assert deleted or not levels.examples(level), "the user deleted no example"
     commit_all(project, "Our edits")
 
     # Plain `copier update`, as the README and the project's own workflow run it.
@@ -133,8 +137,8 @@ def test_a_project_from_a_published_release_updates_with_its_edits_kept(
     assert (project / "src/proj/mine.py").read_text(encoding="utf-8") == USER_MODULE
     init = (project / "src/proj/__init__.py").read_text(encoding="utf-8")
     assert init.endswith(USER_FUNCTION)
-    if deleted is not None:
-        assert not (project / deleted).exists(), f"the deleted example {deleted} came back"
+    for path in deleted:
+        assert not (project / path).exists(), f"{path}, which the user deleted, came back"
     assert leftovers(project) == [], f"conflict markers ({MARKERS[0].strip()}) or .rej files"
 
     bin_dir = fresh_venv(project, level)
