@@ -26,6 +26,7 @@ import inspect
 import json
 import math
 import random
+import re
 import ssl
 import sys
 import time
@@ -637,7 +638,10 @@ class Recordings:
         )
 
     def path(self, provider_name: str) -> Path:
-        return self.directory / f"{provider_name}.json"
+        # A promptfoo id such as openai:gpt-4o-mini names a profile; ':' and '/' do
+        # not belong in a file name on every system.
+        safe = re.sub(r"[^\w.-]", "_", provider_name)
+        return self.directory / f"{safe}.json"
 
     def _file(self, provider_name: str) -> _RecordingFile:
         if provider_name not in self._files:
