@@ -1,0 +1,103 @@
+"""Installing a PyTorch level when PyTorch's own index cannot be reached.
+
+The generated pyproject takes torch from download.pytorch.org for uv (`[tool.uv.sources]`),
+so behind a proxy or with a mirror of PyPI only, `uv sync` and `uv run` stop there. The
+README's way out is `UV_NO_SOURCES=1` (or `--no-sources`): uv then takes torch from the
+ordinary index, like every other package. These tests make PyPI's index the only one that
+answers, by pointing the project's PyTorch indexes at a port nothing listens on, and check
+that the default route fails there while the documented one installs, runs and imports.
+
+PyPI's Linux torch is the CUDA build, gigabytes. The folder of wheels the suite already
+installs torch from (PIP_FIND_LINKS) stands in for PyPI's torch, and the project is held to
+the suite's torch pin, so nothing large is downloaded; without such a folder the tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import levels
+from conftest import TORCH_PIN, render, run, tool
+
+TORCH_LEVELS = [level for level in sorted(levels.LEVELS) if levels.needs_torch(level)]
+UNREACHABLE = "http://127.0.0.1:9/whl"  # the discard port: connection refused at once
+FIND_LINKS = os.environ.get("PIP_FIND_LINKS", "").split()
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not FIND_LINKS,
+        reason="needs PIP_FIND_LINKS, a folder holding the CPU torch wheel that stands in "
+        "for PyPI's (PyPI's Linux torch is GBs of CUDA libraries)",
+    ),
+]
+
+
+def cut_off_pytorch_index(project: Path) -> None:
+    """Point every PyTorch index of the project's pyproject at a dead address, and hold
+    torch to the suite's pin so that uv picks the wheel folder's build."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    text, count = re.subn(r"https://download\.pytorch\.org/whl", UNREACHABLE, text)
+    assert count >= 1, "the project names no PyTorch index"
+    text += f'\n[tool.uv]\nconstraint-dependencies = ["{TORCH_PIN}"]\n'
+    pyproject.write_text(text, encoding="utf-8")
+
+
+def uv_env(**extra: str) -> dict[str, str]:
+    return {
+        "UV_FIND_LINKS": " ".join(FIND_LINKS),
+        "UV_HTTP_RETRIES": "0",
+        "UV_PYTHON_DOWNLOADS": "never",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("level", TORCH_LEVELS)
+def test_uv_with_no_sources_installs_and_runs_without_pytorchs_index(
+    copier_template: Path, tmp_path: Path, level: int
+) -> None:
+    project = render(copier_template, tmp_path / "proj", level)
+    cut_off_pytorch_index(project)
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert "UV_NO_SOURCES=1" in readme
+
+    default = run([tool("uv"), "lock"], project, env=uv_env(), check=False)
+    assert default.returncode != 0
+    assert "127.0.0.1:9" in default.stderr
+
+    no_sources = uv_env(UV_NO_SOURCES="1")
+    run([tool("uv"), "sync"], project, env=no_sources)
+    lock = (project / "uv.lock").read_text(encoding="utf-8")
+    assert "127.0.0.1" not in lock
+    version = run(
+        [tool("uv"), "run", "python", "-c", "import torch; print(torch.__version__)"],
+        project,
+        env=no_sources,
+    ).stdout.strip()
+    assert version.startswith(TORCH_PIN.split("==")[1]), version
+    package = next(path.name for path in (project / "src").iterdir() if path.is_dir())
+    run([tool("uv"), "run", "python", "-c", f"import {package}"], project, env=no_sources)
+    run([tool("uv"), "run", "--no-sources", "pytest", "--co", "-q"], project, env=uv_env())
+
+
+@pytest.mark.parametrize("level", TORCH_LEVELS)
+def test_pip_without_the_index_url_line_resolves_from_the_plain_index(
+    copier_template: Path, tmp_path: Path, level: int
+) -> None:
+    project = render(copier_template, tmp_path / "proj", level)
+    cut_off_pytorch_index(project)
+    run([tool("uv"), "venv", "--quiet", "--seed", ".venv"], project)
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text(TORCH_PIN + "\n", encoding="utf-8")
+    pip = [str(project / ".venv" / "bin" / "python"), "-m", "pip"]
+    result = run(
+        [*pip, "install", "--dry-run", "-e", ".", "--group", "dev"],
+        project,
+        env={"PIP_CONSTRAINT": str(constraints), "PIP_FIND_LINKS": " ".join(FIND_LINKS)},
+    )
+    assert re.search(r"Would install .*\btorch-2\.\d+\.\d+", result.stdout), result.stdout
