@@ -369,7 +369,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         steps.forget("paper")
         paper.check_checklist()
         say(paper.build(strict=args.strict, overfull_limit=args.overfull_limit))
-        ran.append("paper")
+        ran.append("paper" if engine else "paper (skipped: no TeX)")
         if engine is not None:
             steps.record("paper", key, [paper.MAIN_PDF])
     elapsed = time.perf_counter() - started

@@ -34,20 +34,12 @@ from typing import Any, TextIO
 import torch
 import yaml
 
-from . import data
+from . import data, provenance
 from .atomic import write_json_atomic, write_text_atomic
 from .errors import ConfigError
 from .grid import Run
 from .progress import ProgressBar
-from .provenance import (
-    RunState,
-    archive,
-    code_hash,
-    data_hashes,
-    git_state,
-    lock_file,
-    states,
-)
+from .provenance import RunState, archive, states
 from .records import CONFIG_FILE, ENV_FILE, LOG_FILE, read_env
 from .runs import write_metrics
 from .runtime import environment
@@ -71,11 +63,6 @@ class Outcome:
     wall_seconds: float
     error: str | None
     run_dir: Path
-
-
-def provenance() -> dict[str, Any]:
-    """The code and its dependencies: git commit, dirty tree, lock file, code hash."""
-    return {**git_state(), "lock": lock_file(), "code_sha256": code_hash()}
 
 
 def distributions() -> dict[str, str]:
@@ -229,8 +216,10 @@ def run_grid(
     if not pending:
         return outcomes
     context = {
-        **provenance(),
-        "datasets": data_hashes(runs, manifest),
+        **provenance.git_state(),
+        "lock": provenance.lock_file(),
+        "code_sha256": provenance.code_hash(),
+        "datasets": provenance.data_hashes(runs, manifest),
         "manifest": str(manifest),
         "executor": executor,
     }
