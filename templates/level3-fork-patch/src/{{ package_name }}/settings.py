@@ -534,8 +534,14 @@ def _python_defaults(
         ) from None
     for node in tree.body:
         value = getattr(node, "value", None)
-        if isinstance(node, ast.Expr | ast.Assign | ast.AnnAssign) and isinstance(
-            value, ast.Dict
+        # A dict keyed by frame numbers (deforum's animation_prompts) is no settings.
+        if (
+            isinstance(node, ast.Expr | ast.Assign | ast.AnnAssign)
+            and isinstance(value, ast.Dict)
+            and any(
+                isinstance(key, ast.Constant) and isinstance(key.value, str)
+                for key in value.keys
+            )
         ):
             names = [
                 t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)
