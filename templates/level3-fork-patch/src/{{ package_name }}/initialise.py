@@ -179,11 +179,21 @@ def init(
         )
     paths = example_content(project)
     refuse_unsaved(project, paths, force)
-    if project.state_dir.is_dir():
-        # A fresh work repository: no example branches, tags or overlay records.
-        for name in ("upstream", "bundled"):
-            shutil.rmtree(project.state_dir / name, ignore_errors=True)
-    pin = pin_upstream(project, url, revision, license_)
+    # A fresh work repository (no example branches, tags or overlay records); the old
+    # one comes back if the new upstream cannot be fetched or has no such revision.
+    kept = project.state_dir / "upstream.before-init"
+    shutil.rmtree(kept, ignore_errors=True)
+    if project.work_tree.is_dir():
+        project.work_tree.rename(kept)
+    try:
+        pin = pin_upstream(project, url, revision, license_)
+    except BaseException:
+        shutil.rmtree(project.work_tree, ignore_errors=True)
+        if kept.is_dir():
+            kept.rename(project.work_tree)
+        raise
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.rmtree(project.state_dir / "bundled", ignore_errors=True)
     result = InitResult(pin)
     for path in paths:
         result.removed.append(_relative(project, path))

@@ -413,6 +413,8 @@ def apply(project: Project, *, discard: bool = False) -> ApplyResult:
         ok, lines = am_one(git, name, data)
         if not ok:
             git.run("am", "--abort", check=False)
+            # The patches applied so far came from patches/: nothing there to lose.
+            git.run("update-ref", EXPORTED_REF, git.text("rev-parse", "HEAD"))
             raise PatchError(
                 f"patch {position}/{len(patches)} {name} does not apply to"
                 f" {pin.commit[:12]}: {_failed_file(lines)};"
