@@ -51,7 +51,10 @@ class PaperError(Error):
 def tex_sources(main: Path = MAIN_TEX) -> list[Path]:
     """ms.tex and the hand-written .tex files it inputs (generated/ ones excluded)."""
     found = [main]
-    text = main.read_text(encoding="utf-8")
+    try:
+        text = main.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{main}: missing") from None
     for name in re.findall(r"\\(?:input|include)\{([^}]+)\}", text):
         path = main.parent / (name if name.endswith(".tex") else f"{name}.tex")
         if "generated" not in path.parts and path.is_file() and path not in found:
