@@ -1,5 +1,6 @@
 """Level 2: the bundled suites replayed offline, as the README's Run section says; then
-its local-model section, end to end, against the project's stand-in server."""
+its local-model section, end to end, against the project's stand-in server; then a
+promptfoo config run as it is, as its promptfoo section says."""
 
 from __future__ import annotations
 
@@ -65,3 +66,11 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert ", 0 errored" in local.stdout, local.stdout
     assert "x cost: skipped: provider 'ollama' sets no price_per_million_tokens" in local.stdout
     assert "mode live" in local.stdout
+
+    # README, "promptfoo configs, as they are": the project's promptfoo fixture, run by
+    # the installed command; promptfoo 0.120.27 passed 48 of its 60 cases.
+    config = "tests/fixtures/promptfoo/basics/promptfooconfig.yaml"
+    borrowed = run([cli, "eval", "--no-progress", config], project, check=False)
+    assert borrowed.returncode == 1, borrowed.stdout + borrowed.stderr
+    assert "60 cases: 48 passed, 12 failed, 0 errored" in borrowed.stdout
+    assert "echo (promptfoo)" in borrowed.stdout  # beside harness.yaml's own echo
