@@ -36,6 +36,9 @@ from .providers import load_file_function
 # Keys only a promptfoo config has; a harness suite has `cases` instead of `tests`.
 PROMPTFOO_KEYS = frozenset({"tests", "defaultTest", "scenarios", "assertionTemplates"})
 OPENAI_BASE_URL = "${OPENAI_BASE_URL:-https://api.openai.com/v1}"
+# What promptfoo 0.120 grades llm-rubric and embeds `similar` with by default.
+DEFAULT_GRADER = "openai:gpt-5-2025-08-07"
+DEFAULT_EMBEDDING = "openai:embedding:text-embedding-3-large"
 # promptfoo types with a harness type of another name (or other fields).
 RENAMED = {
     "llm-rubric": "llm-judge",
@@ -205,6 +208,7 @@ class Translated:
     providers: list[str] = field(default_factory=list)
     cases: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     judge: str | None = None
+    embedding: str | None = None  # the profile of `similar`, when harness.yaml has none
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -244,7 +248,31 @@ class PromptfooReader:
             default = {}
         for origin, test in self.tests(self.raw.get("tests")):
             self.case(origin, test, default)
+        self.graders()
         return self.out
+
+    def graders(self) -> None:
+        """promptfoo's own grader and embedding model, for llm-rubric and similar,
+        when neither the config nor harness.yaml names one."""
+        used = {
+            assertion.get("type", "").removeprefix("not-")
+            for _, case in self.out.cases
+            for assertion in _flat(case["assert"])
+        }
+        named = self.out.judge or self.config.judge_provider
+        if "llm-judge" in used and not named:
+            self.out.judge = self.profile(DEFAULT_GRADER)
+        if "similar" in used and not self.config.embedding_provider:
+            name = DEFAULT_EMBEDDING
+            self.out.profiles[name] = ProviderProfile(
+                name=name,
+                type="openai",
+                base_url=OPENAI_BASE_URL,
+                model=name.split(":")[-1],
+                api_key_env="OPENAI_API_KEY",
+                embedding_model=name.split(":")[-1],
+            )
+            self.out.embedding = name
 
     # -- files -----------------------------------------------------------------------
 
@@ -724,6 +752,16 @@ def _expand(variables: dict[str, Any]) -> list[dict[str, Any]]:
         {**variables, **dict(zip(names, combination, strict=True))}
         for combination in itertools.product(*(lists[name] for name in names))
     ]
+
+
+def _flat(assertions: list[Any]) -> list[dict[str, Any]]:
+    """The assertions, with those inside each assert-set."""
+    flat = []
+    for assertion in assertions:
+        if isinstance(assertion, dict):
+            flat.append(assertion)
+            flat.extend(_flat(assertion.get("assert") or []))
+    return flat
 
 
 def _first_line(text: str) -> str:

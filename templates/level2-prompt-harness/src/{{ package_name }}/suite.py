@@ -289,7 +289,7 @@ class _SuiteLoader:
                     "", f"unknown provider '{name}'; known: {', '.join(profiles)}"
                 )
         judge = self.selection.judge or translated.judge or self.config.judge_provider
-        self.parse_context = self.context(judge, profiles)
+        self.parse_context = self.context(judge, profiles, translated.embedding)
         defaults = _Defaults({}, [], 1.0)
         return self.finish(
             raw,
@@ -303,14 +303,17 @@ class _SuiteLoader:
         )
 
     def context(
-        self, judge: str | None, providers: dict[str, ProviderProfile]
+        self,
+        judge: str | None,
+        providers: dict[str, ProviderProfile],
+        embedding: str | None = None,
     ) -> ParseContext:
         return ParseContext(
             suite_dir=self.path.parent,
             root=self.config.root,
             providers=providers,
             judge_provider=judge,
-            embedding_provider=self.config.embedding_provider,
+            embedding_provider=embedding or self.config.embedding_provider,
             judge_forced=self.selection.judge is not None,
         )
 
