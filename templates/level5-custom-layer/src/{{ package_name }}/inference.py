@@ -24,6 +24,7 @@ bytes, so unpacking happens once, not on every call.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import torch
@@ -151,7 +152,10 @@ class PackedBitLinear(nn.Module):
         )
         self.register_buffer("weight_scale", torch.ones(1, dtype=torch.float32))
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
-        self._codes: dict[str, tuple[tuple[object, ...], Tensor]] = {}
+        # kernel -> (key, the packed bytes it was unpacked from, the codes)
+        self._codes: dict[
+            str, tuple[tuple[object, ...], weakref.ref[Tensor], Tensor]
+        ] = {}
 
     @classmethod
     def from_bitlinear(cls, layer: BitLinear, kernel: str = "auto") -> PackedBitLinear:
@@ -240,17 +244,17 @@ class PackedBitLinear(nn.Module):
     def _weight_codes(self, kernel: str) -> Tensor:
         """The weight's codes for `kernel`: int8, or float32 whole numbers; cached
         until the packed bytes change (keyed on their version counter)."""
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.device)
+        key = (self.weight._version, self.weight.data_ptr())
         cached = self._codes.get(kernel)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None and cached[0] == key and cached[1]() is self.weight:
+            return cached[2]
         dtype = torch.int8 if kernel == "int8" else torch.float32
         codes = unpack_ternary(self.weight, self.out_features, dtype)
         if self.cache_codes and not torch.compiler.is_compiling():
             self._codes = {
                 name: item for name, item in self._codes.items() if item[0] == key
             }
-            self._codes[kernel] = (key, codes)
+            self._codes[kernel] = (key, weakref.ref(self.weight), codes)
         return codes
 
     def release_codes(self) -> None:

@@ -11,6 +11,7 @@ placement, with `norm="none"` in its BitLinears. Both quantise a normalised inpu
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import torch
@@ -61,12 +62,12 @@ class BitLinear(nn.Linear):
     `torch.inference_mode`, or with the weight frozen), the quantised weight is
     computed once and reused until the weight changes: the cache is keyed on the
     parameter's version counter, which every in-place update (an optimiser step,
-    `copy_`, `load_state_dict`) advances, and on the weight's storage, device and
-    dtype; `train()` and `load_state_dict` drop it. It holds one weight-sized tensor
-    beside the weight.
+    `copy_`, `load_state_dict`) advances, and on the weight tensor itself, its storage,
+    device and dtype; `train()` and `load_state_dict` drop it. It holds one
+    weight-sized tensor beside the weight.
     """
 
-    _cached_weight: tuple[tuple[object, ...], Tensor] | None
+    _cached_weight: tuple[weakref.ref[Tensor], tuple[object, ...], Tensor] | None
 
     def __init__(
         self,
@@ -138,14 +139,16 @@ class BitLinear(nn.Linear):
             # A tensor made under inference_mode cannot be used in autograd outside it.
             torch.is_inference_mode_enabled(),
         )
-        if self._cached_weight is None or self._cached_weight[0] != key:
-            self._cached_weight = None  # free the old one before making the new
-            with torch.no_grad():
-                quantized = BF.fake_quant_weight(
-                    weight, self.weight_mode, self.quant_eps
-                )
-            self._cached_weight = (key, quantized)
-        return self._cached_weight[1]
+        cached = self._cached_weight
+        # The weak reference tells a replaced weight from the one cached, even where
+        # the new tensor reuses the old one's memory and starts at the same version.
+        if cached is not None and cached[0]() is weight and cached[1] == key:
+            return cached[2]
+        self._cached_weight = None  # free the old one before making the new
+        with torch.no_grad():
+            quantized = BF.fake_quant_weight(weight, self.weight_mode, self.quant_eps)
+        self._cached_weight = (weakref.ref(weight), key, quantized)
+        return quantized
 
     def train(self, mode: bool = True) -> BitLinear:
         self._cached_weight = None
