@@ -223,12 +223,12 @@ def run_grid(
         "manifest": str(manifest),
         "executor": executor,
     }
-    todo = [state.run for state in pending]
+    to_run = [state.run for state in pending]
     if executor == "pool":
-        outcomes += _run_pool(todo, context, jobs, show)
+        outcomes += _run_pool(to_run, context, jobs, show)
     else:
         outcomes += _run_submitit(
-            todo, context, executor, slurm or {}, parallelism, show
+            to_run, context, executor, slurm or {}, parallelism, show
         )
     return outcomes
 

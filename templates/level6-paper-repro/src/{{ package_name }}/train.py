@@ -134,3 +134,7 @@ def train(
             f"test_nll {scores['test_nll']:.4f}"
         )
     return {**scores, "train_loss": curve["train_loss"][-1], "curve": curve}
+
+
+# a change
+# another
