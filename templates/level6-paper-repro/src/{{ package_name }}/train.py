@@ -136,5 +136,3 @@ def train(
     return {**scores, "train_loss": curve["train_loss"][-1], "curve": curve}
 
 
-# a change
-# another
