@@ -87,7 +87,7 @@ NOT_HERE = frozenset(
 # The `type:value` shorthand of a CSV `__expected` cell: `icontains:paris`,
 # `not-contains-any:a,b`, `similar(0.9):text`, `rouge-n(0.6):text`.
 _SHORTHAND = re.compile(
-    r"(not-)?([a-z][a-z0-9-]*(?::[a-z]+)?)(?:\((\d+(?:\.\d+)?)\))?:"
+    r"(not-)?(similar:[a-z]+|[a-z][a-z0-9-]*)(?:\((\d+(?:\.\d+)?)\))?:"
 )
 _LIST_TYPES = frozenset(
     {"contains-any", "contains-all", "icontains-any", "icontains-all"}
@@ -166,8 +166,9 @@ def assertion_from_text(cell: str) -> dict[str, Any]:
                 assertion["value"] = [item.strip() for item in value.split(",")]
             elif value.strip():
                 assertion["value"] = value.strip()
-            if kind in _THRESHOLD_TYPES:
-                default = 0.8 if kind == "similar" else 0.75
+            base = RENAMED.get(kind, kind)
+            if base in _THRESHOLD_TYPES:
+                default = 0.8 if base == "similar" else 0.75
                 assertion["threshold"] = float(threshold) if threshold else default
             return assertion
     return {"type": "equals", "value": cell}
