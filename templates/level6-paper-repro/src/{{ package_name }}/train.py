@@ -134,5 +134,3 @@ def train(
             f"test_nll {scores['test_nll']:.4f}"
         )
     return {**scores, "train_loss": curve["train_loss"][-1], "curve": curve}
-
-
