@@ -360,7 +360,7 @@ def openai_request(fields: dict[str, list[Part]]) -> dict[str, Any]:
             float(fields["temperature"][0].text()) if "temperature" in fields else 0.0
         )
     except ValueError:
-        temperature = math.nan
+        temperature = math.nan  # not a number: refused with the out-of-range ones
     if not 0 <= temperature <= 1:
         raise RequestError(
             400,
