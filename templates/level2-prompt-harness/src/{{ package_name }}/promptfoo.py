@@ -670,9 +670,11 @@ class PromptfooReader:
                 self.assertion(child, origin) for child in item.get("assert") or []
             ]
             out: dict[str, Any] = {"type": "assert-set", "assert": children}
-            for key in ("weight", "metric", "threshold"):
+            for key in ("weight", "metric"):
                 if key in item:
                     out[key] = item[key]
+            if item.get("threshold"):  # promptfoo reads a threshold of 0 as none
+                out["threshold"] = item["threshold"]
             return out
         if base in NOT_HERE:
             return self.skipped(f"promptfoo's {kind} does not run here", item)
