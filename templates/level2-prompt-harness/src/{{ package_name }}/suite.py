@@ -19,7 +19,8 @@
 
 Every problem found is reported at once, each with the file, the case and what is
 wrong; a variable that a prompt or an assertion uses and the case does not define is
-one of them.
+one of them. A file with `tests` instead of `cases` is a promptfoo config: promptfoo.py
+reads it into the same cases.
 """
 
 from __future__ import annotations
