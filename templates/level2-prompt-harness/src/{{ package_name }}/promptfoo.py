@@ -692,11 +692,17 @@ class PromptfooReader:
                 out["value"] = item["threshold"]
         elif "value" in item:
             out["value"] = self.value(item["value"], base, origin)
+            if base in ("json-schema", "contains-json") and isinstance(
+                out["value"], str
+            ):
+                out["value"] = self.schema(out["value"], origin)
         for key in ("weight", "metric", "transform"):
             if key in item:
                 out[key] = item[key]
         if base in WITH_THRESHOLD and "threshold" in item:
             out["threshold"] = item["threshold"]
+        if base == "similar":
+            out.setdefault("threshold", 0.75)  # promptfoo's default, here 0.8
         if base == "llm-judge":
             out.setdefault("threshold", 0.5)
             provider = item.get("provider")
@@ -734,6 +740,14 @@ class PromptfooReader:
             return self.load_structured(value, f"{origin}: {kind}")
         text = self.read_text(path)
         return "" if text is None else text.strip()
+
+    def schema(self, text: str, origin: str) -> Any:
+        """promptfoo reads a schema given as text as YAML (or JSON)."""
+        try:
+            return load_yaml(text)
+        except yaml.YAMLError as exc:
+            self.problem(f"{origin}: the JSON schema is not YAML or JSON: {exc}")
+            return {}
 
     def skipped(self, why: str, item: dict[str, Any]) -> dict[str, Any]:
         self.note(f"{why}: such assertions are skipped")
