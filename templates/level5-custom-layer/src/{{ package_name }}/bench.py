@@ -7,7 +7,10 @@ them alike):
   integer path (`PackedBitLinear`, packed weights, exact integer sums);
 - forward+backward (a training step without the optimiser): nn.Linear, BitLinear
   and, when transformers is installed, its online `AutoBitLinear` (the same BitNet
-  b1.58 arithmetic, quantising in the forward pass, RMSNorm on);
+  b1.58 arithmetic, quantising in the forward pass, RMSNorm on); with `compile`, also
+  BitLinear under `torch.compile`, which fuses the quantisers' passes over the weight
+  (eager BitLinear keeps the published code's arithmetic bit for bit; compiled, the
+  scale can differ in its last bit);
 
 and reports each median against nn.Linear, the training rows also against
 transformers, with packed and bfloat16 weight bytes and the quantisers' SQNR. The
@@ -34,10 +37,11 @@ from .runtime import environment
 
 DEFAULT_SHAPES = ((1, 2048, 2048), (32, 2048, 2048))
 EVAL = ("linear", "bitlinear", "integer")
-TRAIN = ("linear", "bitlinear", "transformers")
+TRAIN = ("linear", "bitlinear", "compiled", "transformers")
 LABELS = {
     "linear": "nn.Linear",
     "bitlinear": "BitLinear",
+    "compiled": "BitLinear, torch.compile",
     "integer": "integer path",
     "transformers": "transformers AutoBitLinear (online)",
 }
@@ -117,6 +121,7 @@ def bench_shape(
     repeats: int,
     warmup: int,
     with_transformers: bool = True,
+    with_compile: bool = False,
 ) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(0)
     linear = nn.Linear(in_features, out_features, bias=False).to(device)
@@ -172,6 +177,19 @@ def bench_shape(
             hf, hf_missing = None, f"transformers' layer failed to run: {error}"
         else:
             train_modules["transformers"] = hf
+    compiled_status = "not asked for (--compile)"
+    if with_compile:
+        compiled = BitLinear(in_features, out_features).to(device)
+        compiled.load_state_dict(bit.state_dict())
+        compiled.compile()  # in place, so that the eager twin stays eager
+        try:
+            compiled(x_grad).sum().backward()
+        # Inductor needs a C++ compiler on the CPU; without one this row is left out.
+        except Exception as error:
+            compiled_status = f"torch.compile failed: {error}"
+        else:
+            train_modules["compiled"] = compiled
+            compiled_status = "compared"
     for module in train_modules.values():
         module.train()
     train_times = time_in_turn(
@@ -207,6 +225,7 @@ def bench_shape(
         },
         "integer_kernel": kernel,
         "transformers": "compared" if hf is not None else hf_missing,
+        "compiled": compiled_status,
         "bytes": {
             "bf16_weight": bf16_bytes,
             "packed_weight": packed_bytes,
@@ -242,6 +261,7 @@ def run_benchmark(
     repeats: int,
     warmup: int,
     with_transformers: bool = True,
+    with_compile: bool = False,
 ) -> dict[str, Any]:
     return {
         "device": str(device),
@@ -249,7 +269,9 @@ def run_benchmark(
         "repeats": repeats,
         "warmup": warmup,
         "shapes": [
-            bench_shape(*shape, device, repeats, warmup, with_transformers)
+            bench_shape(
+                *shape, device, repeats, warmup, with_transformers, with_compile
+            )
             for shape in shapes
         ],
         "sqnr": quantisation_error(),

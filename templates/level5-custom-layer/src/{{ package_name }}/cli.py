@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out transformers' AutoBitLinear even where it is installed "
         "(its first call compiles for a while)",
     )
+    bench.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time BitLinear's forward+backward under torch.compile (its "
+        "first call compiles for tens of seconds; on a CPU it needs a C++ compiler)",
+    )
     bench.add_argument("--run-root", type=Path, default=Path("runs"))
     bench.set_defaults(handler=run_bench)
     return parser
@@ -186,7 +192,12 @@ def run_bench(args: argparse.Namespace) -> int:
     shapes = args.shapes or list(DEFAULT_SHAPES)
     torch.set_num_threads(args.threads)
     report = run_benchmark(
-        shapes, device, args.repeats, args.warmup, not args.skip_transformers
+        shapes,
+        device,
+        args.repeats,
+        args.warmup,
+        with_transformers=not args.skip_transformers,
+        with_compile=args.compile,
     )
     run_dir = create_run_dir(args.run_root, "bench")
     path = run_dir / "bench.json"
@@ -217,6 +228,8 @@ def run_bench(args: argparse.Namespace) -> int:
                 )
         if entry["transformers"] != "compared":
             print(f"    (transformers: {entry['transformers']})")
+        if entry["compiled"].startswith("torch.compile failed"):
+            print(f"    ({entry['compiled']})")
         print(
             f"    packed weight {entry['bytes']['packed_weight']:,} bytes, "
             f"{entry['bytes']['bf16_over_packed']:.1f}x smaller than bf16"
