@@ -61,6 +61,23 @@ def isolated_copier_settings(
     sessionpatch.setenv("COPIER_SETTINGS_PATH", str(settings))
 
 
+def copy_template(dst: Path) -> Path:
+    """Copy what Copier reads of this repository (TEMPLATE_PATHS) into `dst`, replacing
+    what is there, so a test can change or version the template without touching ours."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in TEMPLATE_PATHS:
+        source, target = REPO / name, dst / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    return dst
+
+
 def render(template: Path, dst: Path, level: int, **answers: object) -> Path:
     """Render `level` into `dst` the way a user's plain `copier copy --defaults` would."""
     run_copy(

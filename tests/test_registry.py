@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 import levels
-from conftest import COPIER_CONFIG, LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, render, run
+from conftest import COPIER_CONFIG, LEVELS, REPO, copy_template, fresh_venv, render, run
 
 SHARED = REPO / "templates" / "_shared"
 GROUPS = sorted(path.name for path in SHARED.iterdir() if path.is_dir())
@@ -122,14 +121,7 @@ THROWAWAY_ENTRY = """    7: {
 def test_a_new_level_is_its_folder_and_one_registry_entry(tmp_path: Path) -> None:
     """The registry claim: scaffold a folder, add one entry, and the level renders, installs
     and passes its checks, with nothing else in the repository touched."""
-    root = tmp_path / "template"
-    root.mkdir()
-    for name in TEMPLATE_PATHS:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    root = copy_template(tmp_path / "template")
     scaffold = [sys.executable, str(REPO / "tests" / "levels.py"), "scaffold", "7"]
     run([*scaffold, "audio-agent", "--shared", "common,http", "--root", str(root)], REPO)
     registry = root / levels.REGISTRY

@@ -10,7 +10,6 @@ nothing conflicted, and the project's own lint and tests pass.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pathspec
@@ -20,7 +19,7 @@ from copier import run_copy
 
 import levels
 import releases
-from conftest import REPO, TEMPLATE_PATHS, fresh_venv, run, tool
+from conftest import REPO, copy_template, fresh_venv, run, tool
 from test_update import MARKERS, commit_all, git, leftovers
 
 CASES = [
@@ -58,17 +57,7 @@ def release_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(clone, "checkout", "--quiet", "HEAD")
     for release in releases.published():
         git(clone, "tag", release.tag, release.commit)
-    for name in TEMPLATE_PATHS:
-        target = clone / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
+    copy_template(clone)
     # Empty when the working tree is clean, as in CI: the tag still names the tree.
     git(clone, "add", "-A")
     git(clone, "commit", "--quiet", "--allow-empty", "-m", "The working tree, as the release")

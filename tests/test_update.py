@@ -7,7 +7,6 @@ partial and a level file), tags 2.0.0 and updates the project.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pathspec
@@ -16,7 +15,7 @@ import yaml
 from copier import run_copy, run_update
 
 import levels
-from conftest import LEVELS, REPO, TEMPLATE_PATHS, fresh_venv, run, tool
+from conftest import LEVELS, copy_template, fresh_venv, run, tool
 
 MARKERS = ("<" * 7 + " ", ">" * 7 + " ")
 
@@ -32,14 +31,7 @@ def commit_all(cwd: Path, message: str) -> None:
 
 @pytest.fixture
 def template(tmp_path: Path) -> Path:
-    src = tmp_path / "template"
-    src.mkdir()
-    for name in TEMPLATE_PATHS:
-        path = REPO / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(path, src / name)
+    src = copy_template(tmp_path / "template")
     git(src, "init", "--quiet")
     commit_all(src, "Template A")
     git(src, "tag", "1.0.0")

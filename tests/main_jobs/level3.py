@@ -106,14 +106,18 @@ def own_upstream(project: Path, bin_dir: Path, cli: str) -> None:
     # The user's first patch, on a file whose name git quotes; then the project's tests.
     work = project / ".work" / "upstream"
     (work / "notes é.txt").write_text("a better note\n", encoding="utf-8")
-    message = "notes: a better note\n\nUpstream-Status: Pending\nOrigin: vendor\nLast-Update: 2025-01-31\n"
+    message = (
+        "notes: a better note\n\n"
+        "Upstream-Status: Pending\nOrigin: vendor\nLast-Update: 2025-01-31\n"
+    )
     run(["git", "commit", "-q", "-a", "-m", message], work, env=GIT_IDENTITY)
     run([cli, "export"], project)
     run([cli, "lint"], project)
     run([cli, "apply"], project)
     run([cli, "export", "--check"], project)
     assert (project / "patches" / "notes-a-better-note.patch").is_file()
-    run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, timeout=600)
+    pytest = [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    run(pytest, project, timeout=600)
 
 
 def brightness(path: Path) -> tuple[float, float]:
