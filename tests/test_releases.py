@@ -56,12 +56,12 @@ def release_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], REPO)
     git(clone, "checkout", "--quiet", "HEAD")
     for release in releases.published():
-        git(clone, "tag", release.tag, release.commit)
+        git(clone, "tag", "--force", release.tag, release.commit)  # a clone may carry it
     copy_template(clone)
     # Empty when the working tree is clean, as in CI: the tag still names the tree.
     git(clone, "add", "-A")
     git(clone, "commit", "--quiet", "--allow-empty", "-m", "The working tree, as the release")
-    git(clone, "tag", releases.upcoming().tag)
+    git(clone, "tag", "--force", releases.upcoming().tag)
     return clone
 
 
