@@ -4,7 +4,7 @@ The releases are the real commits CHANGELOG.md names, not synthetic ones: each t
 a project at a published release (tagged here, in a clone of this repository, as the
 release tag), makes the edits a user makes, runs a plain `copier update` to the working
 tree (tagged as the unreleased version) and checks that the update ran, the edits survived,
-nothing conflicted, and the project's own lint and tests pass.
+nothing conflicted, and the project's own lint and in-process tests pass.
 """
 
 from __future__ import annotations
@@ -135,7 +135,11 @@ def test_a_project_from_a_published_release_updates_with_its_edits_kept(
     bin_dir = fresh_venv(project, level)
     run([str(bin_dir / "ruff"), "check", "."], project)
     run([str(bin_dir / "ruff"), "format", "--check", "."], project)
-    run([str(bin_dir / "python"), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], project)
+    # The project's tests that run in-process: what an update can break (a bad merge, a
+    # stale import). Its slow ones (subprocesses, torchrun, whole trainings) run on every
+    # fresh render in test_generated_projects.py.
+    pytest = [str(bin_dir / "python"), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+    run([*pytest, "-m", "not slow"], project)
 
 
 def test_a_hand_edited_answers_file_is_recovered_as_the_readme_says(
