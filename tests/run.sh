@@ -9,23 +9,21 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
-# INSTALL_SYSTEM_PACKAGES=1 (set by .ci/run): install, as root with apt-get, the Debian
-# packages the levels' projects use (the registry's `apt`); without them those steps
-# report a skip instead of running.
-if [ "${INSTALL_SYSTEM_PACKAGES:-}" = 1 ]; then
-    packages=$(.venv/bin/python tests/levels.py apt)
-    missing=""
-    for package in $packages; do
-        dpkg-query -W -f='${db:Status-Abbrev}' "$package" 2>/dev/null | grep -q '^ii' \
-            || missing="$missing $package"
-    done
-    if [ -n "$missing" ]; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } \
-                >/dev/null || echo "Could not install $missing: the steps that need them will skip."
-        else
-            echo "Not root or no apt-get: $missing not installed; the steps that need them will skip."
-        fi
+# The Debian packages the levels' projects use (the registry's `apt`, e.g. TeX for level
+# 6's paper): installed with apt-get where this runs as root, so those steps run for real;
+# elsewhere the steps that need them report a skip.
+packages=$(.venv/bin/python tests/levels.py apt)
+missing=""
+for package in $packages; do
+    dpkg-query -W -f='${db:Status-Abbrev}' "$package" 2>/dev/null | grep -q '^ii' \
+        || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } \
+            >/dev/null || echo "Could not install$missing: the steps that need them will skip."
+    else
+        echo "Not root or no apt-get:$missing not installed; the steps that need them will skip."
     fi
 fi
 # Tools the tests call (uv, ruff, copier, actionlint, zizmor, mkdocs) are found on PATH.
