@@ -263,15 +263,7 @@ def write_tests(comparisons: list[Comparison], path: Path = TESTS) -> Path:
 
 
 def read_tests(path: Path = TESTS) -> list[Comparison]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: missing; `aggregate` writes it from the runs"
-        ) from None
-    reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != TEST_COLUMNS:
-        raise ConfigError(f"{path}: expected the columns {','.join(TEST_COLUMNS)}")
+    reader = _csv_records(path, TEST_COLUMNS)
     found = []
     for number, r in enumerate(reader, 2):
         try:
@@ -335,7 +327,8 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.{DIGITS}g}"
 
 
-def read_summary(path: Path = SUMMARY) -> list[Row]:
+def _csv_records(path: Path, columns: tuple[str, ...]) -> csv.DictReader[str]:
+    """The records of a CSV file `aggregate` wrote; its header must be `columns`."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -343,8 +336,13 @@ def read_summary(path: Path = SUMMARY) -> list[Row]:
             f"{path}: missing; `aggregate` writes it from the runs"
         ) from None
     reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise ConfigError(f"{path}: expected the columns {','.join(COLUMNS)}")
+    if tuple(reader.fieldnames or ()) != columns:
+        raise ConfigError(f"{path}: expected the columns {','.join(columns)}")
+    return reader
+
+
+def read_summary(path: Path = SUMMARY) -> list[Row]:
+    reader = _csv_records(path, COLUMNS)
     rows = []
     for number, record in enumerate(reader, 2):
         try:
