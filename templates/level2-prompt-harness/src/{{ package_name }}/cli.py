@@ -19,7 +19,8 @@ from pathlib import Path
 from .cache import ResponseCache
 from .commandline import PROG, positive_float, positive_int, run_command
 from .compare import compare_runs, format_comparison
-from .config import DEFAULT_CONFIG, MODES, display_path, load_config
+from .config import DEFAULT_CONFIG, MODES, load_config
+from .configfile import display_path
 from .history import (
     check_run_name,
     list_runs,

@@ -6,31 +6,21 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import Field, field_validator, model_validator
 
+from .configfile import (
+    Settings,
+    display_path,
+    read_yaml_mapping,
+    validate,
+)
 from .errors import ConfigError
 
 DEFAULT_CONFIG = "harness.yaml"
 MODES = ("replay", "live", "record")
 PROVIDER_TYPES = ("openai", "echo", "python", "offline")
-PROFILE_FIELDS = {
-    "openai": {
-        "type",
-        "base_url",
-        "model",
-        "api_key_env",
-        "headers",
-        "query",
-        "params",
-        "price_per_million_tokens",
-        "embedding_model",
-    },
-    "echo": {"type", "params"},
-    "python": {"type", "function", "params", "price_per_million_tokens"},
-    "offline": {"type", "params"},
-}
 # ${NAME} or ${NAME:-default}: read from the environment when a call is made.
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -137,189 +127,170 @@ class Config:
     providers: dict[str, ProviderProfile]
 
 
-def display_path(path: Path) -> str:
-    """The path as the user would type it: relative to the working folder if inside."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+_HTTP_URL = re.compile(r"(https?://|\$\{)")
+Folder = Annotated[str, Field(min_length=1)]
+Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file, turning every way that can fail into one ConfigError line."""
-    shown = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{shown}: not UTF-8 text") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{shown}:{mark.line + 1}" if mark else shown
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+class Prices(Settings):
+    """US dollars per million tokens, as the provider's price list gives them."""
+
+    input: Price
+    output: Price
 
 
-def _number(
-    raw: dict[str, Any], key: str, where: str, default: float, *, minimum: float
-) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ConfigError(
-            f"{where}: '{key}' must be a number >= {minimum}, got {value!r}"
-        )
-    return float(value)
+class _Profile(Settings):
+    # Request parameters sent with every call (temperature, response_format, ...).
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
-def _integer(
-    raw: dict[str, Any], key: str, where: str, default: int, *, minimum: int
-) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"{where}: '{key}' must be an integer >= {minimum}, got {value!r}"
-        )
-    return value
+class OpenAIProfile(_Profile):
+    """Any OpenAI-compatible /chat/completions endpoint."""
+
+    type: Literal["openai"]
+    base_url: str
+    model: str = Field(min_length=1)
+    api_key_env: str | None = Field(None, min_length=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+    embedding_model: str = ""
+    price_per_million_tokens: Prices | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _an_http_url(cls, value: str) -> str:
+        if not _HTTP_URL.match(value):
+            raise ValueError("must be an http(s) URL such as http://localhost:11434/v1")
+        return value
 
 
-def _text_mapping(value: Any, what: str, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ConfigError(f"{where}: '{what}' must map names to text values")
-    return dict(value)
+class EchoProfile(_Profile):
+    """Returns the rendered prompt: tests the prompts themselves."""
+
+    type: Literal["echo"]
 
 
-def _profile(name: str, raw: Any, where: str) -> ProviderProfile:
-    where = f"{where}: provider '{name}'"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping with at least 'type'")
-    kind = raw.get("type")
-    if kind not in PROVIDER_TYPES:
-        raise ConfigError(
-            f"{where}: 'type' must be one of {', '.join(PROVIDER_TYPES)}, got {kind!r}"
-        )
-    known = PROFILE_FIELDS[kind]
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field(s) {', '.join(unknown)} for type {kind};"
-            f" known: {', '.join(sorted(known))}"
-        )
-    params = raw.get("params") or {}
-    if not isinstance(params, dict):
-        raise ConfigError(f"{where}: 'params' must be a mapping of request parameters")
-    prices = raw.get("price_per_million_tokens")
-    input_price = output_price = None
-    if prices is not None:
-        if not isinstance(prices, dict) or set(prices) != {"input", "output"}:
-            raise ConfigError(
-                f"{where}: 'price_per_million_tokens' must be {{input: N, output: N}}"
-            )
-        input_price = _number(prices, "input", where, 0, minimum=0)
-        output_price = _number(prices, "output", where, 0, minimum=0)
-    if kind in ("echo", "offline"):
-        return ProviderProfile(name=name, type=kind, params=params)
-    if kind == "python":
-        function = raw.get("function")
-        if not isinstance(function, str) or function.count(":") != 1:
-            raise ConfigError(
-                f"{where}: 'function' must be 'module:function', e.g. my_app:answer"
-            )
-        return ProviderProfile(
-            name=name,
-            type=kind,
-            function=function,
-            params=params,
-            input_price=input_price,
-            output_price=output_price,
-        )
-    base_url, model = raw.get("base_url"), raw.get("model")
-    if not isinstance(base_url, str) or not re.match(r"(https?://|\$\{)", base_url):
-        raise ConfigError(
-            f"{where}: 'base_url' must be an http(s) URL"
-            " such as http://localhost:11434/v1"
-        )
-    if not isinstance(model, str) or not model:
-        raise ConfigError(f"{where}: 'model' must name the model, e.g. gpt-4o-mini")
-    key_env = raw.get("api_key_env")
-    if key_env is not None and (not isinstance(key_env, str) or not key_env):
-        raise ConfigError(f"{where}: 'api_key_env' must name an environment variable")
-    embedding_model = raw.get("embedding_model", "")
-    if not isinstance(embedding_model, str):
-        raise ConfigError(f"{where}: 'embedding_model' must name a model")
+class PythonProfile(_Profile):
+    """Your own function, `module:function`, importable from the project folder."""
+
+    type: Literal["python"]
+    function: str
+    price_per_million_tokens: Prices | None = None
+
+    @field_validator("function")
+    @classmethod
+    def _module_and_function(cls, value: str) -> str:
+        if value.count(":") != 1 or value.startswith(":") or value.endswith(":"):
+            raise ValueError("must be module:function, such as my_app:answer")
+        return value
+
+
+class OfflineProfile(_Profile):
+    """Embeddings from character trigrams, no model: `similar` offline."""
+
+    type: Literal["offline"]
+
+
+ProfileSettings = Annotated[
+    OpenAIProfile | EchoProfile | PythonProfile | OfflineProfile,
+    Field(discriminator="type"),
+]
+
+
+class HarnessSettings(Settings):
+    """harness.yaml, every key with its default and its constraint."""
+
+    prompts_dir: Folder = "prompts"
+    suites_dir: Folder = "suites"
+    recordings_dir: Folder = "recordings"
+    cache_dir: Folder = ".eval-cache"
+    output_dir: Folder = "reports"
+    mode: Literal["replay", "live", "record"] = "replay"
+    concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
+    max_retries: int = Field(4, ge=0)
+    retry_backoff_s: float = Field(0.5, ge=0, allow_inf_nan=False)
+    judge_provider: str | None = None
+    embedding_provider: str | None = None
+    providers: dict[str, ProfileSettings] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_types(cls, values: Any) -> Any:
+        # Said here, in the key's own words: pydantic would report a missing or
+        # unknown `type` as a message about its union instead.
+        providers = values.get("providers") if isinstance(values, dict) else None
+        if not isinstance(providers, dict):
+            return values
+        for name, raw in providers.items():
+            if isinstance(raw, dict) and raw.get("type") not in PROVIDER_TYPES:
+                choices = ", ".join(PROVIDER_TYPES)
+                if "type" not in raw:
+                    raise ValueError(f"providers.{name}.type: required ({choices})")
+                raise ValueError(
+                    f"providers.{name}.type: must be one of {choices},"
+                    f" got {raw['type']!r}"
+                )
+        return values
+
+    @model_validator(mode="after")
+    def _chosen_profiles_exist(self) -> HarnessSettings:
+        for key in ("judge_provider", "embedding_provider"):
+            chosen = getattr(self, key)
+            if chosen is not None and chosen not in self.providers:
+                raise ValueError(
+                    f"{key}: must name one of the providers"
+                    f" ({', '.join(self.providers)}), got {chosen!r}"
+                )
+        return self
+
+
+def _profile(name: str, settings: ProfileSettings) -> ProviderProfile:
+    prices = getattr(settings, "price_per_million_tokens", None)
     return ProviderProfile(
         name=name,
-        type=kind,
-        base_url=base_url,
-        model=model,
-        api_key_env=key_env,
-        headers=_text_mapping(raw.get("headers"), "headers", where),
-        query=_text_mapping(raw.get("query"), "query", where),
-        params=params,
-        embedding_model=embedding_model,
-        input_price=input_price,
-        output_price=output_price,
+        type=settings.type,
+        base_url=getattr(settings, "base_url", ""),
+        model=getattr(settings, "model", ""),
+        api_key_env=getattr(settings, "api_key_env", None),
+        headers=dict(getattr(settings, "headers", {})),
+        query=dict(getattr(settings, "query", {})),
+        function=getattr(settings, "function", ""),
+        params=dict(settings.params),
+        embedding_model=getattr(settings, "embedding_model", ""),
+        input_price=prices.input if prices else None,
+        output_price=prices.output if prices else None,
     )
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
+    """harness.yaml, checked: every problem is one ConfigError line naming the key."""
     path = Path(path)
+    shown = display_path(path)
     if not path.is_file():
         raise ConfigError(
-            f"{path}: no such config file"
-            " (run from the project folder, or pass --config)"
+            f"{shown}: no such config file (run from the project folder, or pass"
+            " --config)"
         )
-    raw = read_yaml(path)
-    where = str(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
+    raw = read_yaml_mapping(path)
+    settings = validate(HarnessSettings, raw, where=shown)
     root = path.resolve().parent
-
-    def folder(key: str, default: str) -> Path:
-        value = raw.get(key, default)
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: '{key}' must be a folder path, got {value!r}")
-        return root / value
-
-    mode = raw.get("mode", "replay")
-    if mode not in MODES:
-        raise ConfigError(
-            f"{where}: 'mode' must be one of {', '.join(MODES)}, got {mode!r}"
-        )
-    providers_raw = raw.get("providers")
-    if not isinstance(providers_raw, dict) or not providers_raw:
-        raise ConfigError(
-            f"{where}: 'providers' must map profile names to provider settings"
-        )
-    providers = {
-        str(name): _profile(str(name), value, where)
-        for name, value in providers_raw.items()
-    }
-    chosen = {}
-    for key in ("judge_provider", "embedding_provider"):
-        value = raw.get(key)
-        if value is not None and value not in providers:
-            raise ConfigError(f"{where}: {key} {value!r} is not one of the providers")
-        chosen[key] = value
     return Config(
         root=root,
-        prompts_dir=folder("prompts_dir", "prompts"),
-        suites_dir=folder("suites_dir", "suites"),
-        recordings_dir=folder("recordings_dir", "recordings"),
-        cache_dir=folder("cache_dir", ".eval-cache"),
-        output_dir=folder("output_dir", "reports"),
-        mode=mode,
-        concurrency=_integer(raw, "concurrency", where, 8, minimum=1),
-        timeout_s=_number(raw, "timeout_s", where, 60, minimum=0.001),
-        max_retries=_integer(raw, "max_retries", where, 4, minimum=0),
-        retry_backoff_s=_number(raw, "retry_backoff_s", where, 0.5, minimum=0),
-        judge_provider=chosen["judge_provider"],
-        embedding_provider=chosen["embedding_provider"],
-        providers=providers,
+        prompts_dir=root / settings.prompts_dir,
+        suites_dir=root / settings.suites_dir,
+        recordings_dir=root / settings.recordings_dir,
+        cache_dir=root / settings.cache_dir,
+        output_dir=root / settings.output_dir,
+        mode=settings.mode,
+        concurrency=settings.concurrency,
+        timeout_s=settings.timeout_s,
+        max_retries=settings.max_retries,
+        retry_backoff_s=settings.retry_backoff_s,
+        judge_provider=settings.judge_provider,
+        embedding_provider=settings.embedding_provider,
+        providers={
+            name: _profile(name, profile)
+            for name, profile in settings.providers.items()
+        },
     )

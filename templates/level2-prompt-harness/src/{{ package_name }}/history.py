@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .atomic import write_bytes_atomic
-from .config import display_path
+from .configfile import display_path
 from .errors import ConfigError
 from .results import cell_key
 

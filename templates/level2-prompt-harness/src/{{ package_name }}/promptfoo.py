@@ -28,7 +28,8 @@ import jinja2
 import yaml
 
 from .assertions import REGISTRY
-from .config import Config, ProviderProfile, display_path
+from .config import Config, ProviderProfile
+from .configfile import display_path
 from .errors import ConfigError
 from .prompts import ROLES, Prompt
 from .providers import load_file_function

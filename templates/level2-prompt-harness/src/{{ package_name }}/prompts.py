@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import jsonschema
 
-from .config import display_path, read_yaml
+from .configfile import display_path, read_yaml
 from .errors import ConfigError
 
 ROLES = ("system", "user", "assistant")

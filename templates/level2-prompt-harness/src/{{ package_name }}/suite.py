@@ -43,7 +43,8 @@ from .assertions import (
     load_reference,
     parse_assertion,
 )
-from .config import Config, ProviderProfile, display_path, read_yaml
+from .config import Config, ProviderProfile
+from .configfile import display_path, read_yaml
 from .errors import ConfigError
 from .promptfoo import is_promptfoo_config, read_promptfoo
 from .prompts import MissingVariableError, Prompt, PromptLibrary
