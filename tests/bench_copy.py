@@ -77,9 +77,7 @@ def main() -> int:
             cpu_ratios, wall_ratios, cpus = [], [], []
             for pair in range(args.pairs):
                 floor_wall, floor_cpu = timed_copy(floor, scratch / f"f{level}-{pair}", {})
-                wall, cpu = timed_copy(
-                    ROOT, scratch / f"l{level}-{pair}", {"level": str(level)}
-                )
+                wall, cpu = timed_copy(ROOT, scratch / f"l{level}-{pair}", {"level": str(level)})
                 cpu_ratios.append(cpu / floor_cpu)
                 wall_ratios.append(wall / floor_wall)
                 cpus.append(cpu)

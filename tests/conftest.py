@@ -28,6 +28,17 @@ TEMPLATE_PATHS = ["copier.yml", "templates", "hooks"]
 COPIER_CONFIG = yaml.safe_load((REPO / "copier.yml").read_text(encoding="utf-8"))
 LEVELS = sorted(levels.LEVELS)
 
+
+def first_level_fast(chosen: list[int]) -> list[object]:
+    """Parameters for a check that runs the same code path at every level: the first
+    level stays in the fast subset, the others are marked slow (the full suite, which CI
+    runs, still checks every level)."""
+    return [
+        pytest.param(level, marks=() if index == 0 else pytest.mark.slow)
+        for index, level in enumerate(chosen)
+    ]
+
+
 # Answers a careful user might really give, chosen to break naive quoting: TOML/YAML
 # specials, non-ASCII, a dotted and hyphenated distribution name, the oldest Python.
 AWKWARD_ANSWERS = {

@@ -142,6 +142,7 @@ def test_a_project_from_a_published_release_updates_with_its_edits_kept(
     run([*pytest, "-m", "not slow"], project)
 
 
+@pytest.mark.slow
 def test_a_hand_edited_answers_file_is_recovered_as_the_readme_says(
     release_template: Path, tmp_path: Path
 ) -> None:

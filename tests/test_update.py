@@ -15,7 +15,7 @@ import yaml
 from copier import run_copy, run_update
 
 import levels
-from conftest import LEVELS, copy_template, fresh_venv, run, tool
+from conftest import LEVELS, copy_template, first_level_fast, fresh_venv, run, tool
 
 MARKERS = ("<" * 7 + " ", ">" * 7 + " ")
 
@@ -114,6 +114,7 @@ def test_update_keeps_user_edits_and_brings_template_changes(
     run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
 
 
+@pytest.mark.slow
 def test_conflicting_edit_surfaces_as_markers_never_silent_loss(
     template: Path, tmp_path: Path
 ) -> None:
@@ -150,7 +151,7 @@ def test_conflicting_edit_surfaces_as_markers_never_silent_loss(
     assert ".gitignore:" in hook.stdout
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", first_level_fast(LEVELS))
 def test_changing_the_level_on_update_is_refused(
     template: Path, tmp_path: Path, level: int
 ) -> None:
@@ -175,6 +176,7 @@ def test_update_at_the_same_level_with_explicit_answer_is_accepted(
     assert "_commit: 2.0.0" in (project / ".copier-answers.yml").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_the_update_message_names_the_project(template: Path, tmp_path: Path) -> None:
     project = make_project(template, tmp_path / "proj")
     release_b(template)
@@ -185,7 +187,7 @@ def test_the_update_message_names_the_project(template: Path, tmp_path: Path) ->
 LEVELS_WITH_EXAMPLES = [level for level in LEVELS if levels.examples(level)]
 
 
-@pytest.mark.parametrize("level", LEVELS_WITH_EXAMPLES)
+@pytest.mark.parametrize("level", first_level_fast(LEVELS_WITH_EXAMPLES))
 def test_replaced_examples_never_conflict_and_never_come_back(
     template: Path, tmp_path: Path, level: int
 ) -> None:
