@@ -122,6 +122,7 @@ class Config:
     timeout_s: float
     max_retries: int
     retry_backoff_s: float
+    retry_max_wait_s: float
     judge_provider: str | None
     embedding_provider: str | None
     providers: dict[str, ProviderProfile]
@@ -210,6 +211,7 @@ class HarnessSettings(Settings):
     timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(4, ge=0)
     retry_backoff_s: float = Field(0.5, ge=0, allow_inf_nan=False)
+    retry_max_wait_s: float = Field(60.0, ge=0, allow_inf_nan=False)
     judge_provider: str | None = None
     embedding_provider: str | None = None
     providers: dict[str, ProfileSettings] = Field(min_length=1)
@@ -287,6 +289,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
         timeout_s=settings.timeout_s,
         max_retries=settings.max_retries,
         retry_backoff_s=settings.retry_backoff_s,
+        retry_max_wait_s=settings.retry_max_wait_s,
         judge_provider=settings.judge_provider,
         embedding_provider=settings.embedding_provider,
         providers={

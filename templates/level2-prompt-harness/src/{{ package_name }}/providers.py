@@ -25,7 +25,6 @@ import importlib.util
 import inspect
 import json
 import math
-import random
 import re
 import ssl
 import sys
@@ -40,7 +39,7 @@ import httpx
 from .atomic import write_text_atomic
 from .config import ProviderProfile
 from .errors import ConfigError, Error
-from .http_retry import retry_after_seconds, should_retry
+from .http_retry import RetryPolicy, retry_after_seconds, should_retry
 
 REDACTED = "[REDACTED]"
 ERROR_EXCERPT = 300  # characters of a failed body shown in an error, after redaction
@@ -442,18 +441,6 @@ def _arguments_text(arguments: Any) -> str:
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 4
-    backoff_s: float = 0.5  # first wait; doubles on each retry, with jitter
-    max_wait_s: float = 60.0  # cap on both backoff and a server's requested wait
-
-    def backoff(self, attempt: int) -> float:
-        return min(
-            self.max_wait_s, self.backoff_s * 2.0**attempt * random.uniform(0.5, 1.0)
-        )
-
-
 class ClientPool:
     """HTTP clients of one keep-alive connection each, lent out for one call at a time.
 
@@ -563,9 +550,15 @@ class OpenAIProvider:
                 problem = f"HTTP {status}: {response.text}"
                 if not should_retry(status, response.headers):
                     raise ProviderError(problem)  # a bad request stays bad: no retry
-                asked = retry_after_seconds(response.headers)
-                if asked is not None:
-                    wait = min(asked, self.retry.max_wait_s)
+                delay = self.retry.delay(attempt, response.headers)
+                if delay is None:
+                    # Waiting less than asked would only earn another refusal.
+                    asked = retry_after_seconds(response.headers) or 0.0
+                    raise ProviderError(
+                        f"{problem} (the server asks to wait {asked:g} s, longer than"
+                        f" retry_max_wait_s {self.retry.max_wait_s:g} s: gave up)"
+                    )
+                wait = delay
             if attempt + 1 < attempts:
                 await asyncio.sleep(wait)
         plural = "s" if attempts > 1 else ""

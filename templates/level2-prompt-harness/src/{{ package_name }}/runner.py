@@ -10,6 +10,7 @@ from .assertions import CheckError, GradeContext, apply_transform, grade, weigh
 from .cache import ResponseCache
 from .config import Config, ProviderProfile
 from .errors import ConfigError
+from .http_retry import RetryPolicy
 from .prompts import Prompt
 from .providers import (
     ChatRequest,
@@ -25,7 +26,6 @@ from .providers import (
     RedactingProvider,
     Redactor,
     ReplayProvider,
-    RetryPolicy,
 )
 from .results import ERRORED, FAILED, PASSED, CaseResult
 from .suite import Case, Suite
@@ -62,7 +62,9 @@ class RunOptions:
             use_cache=use_cache,
             timeout_s=timeout_s or config.timeout_s,
             retry=RetryPolicy(
-                max_retries=config.max_retries, backoff_s=config.retry_backoff_s
+                max_retries=config.max_retries,
+                backoff_s=config.retry_backoff_s,
+                max_wait_s=config.retry_max_wait_s,
             ),
             prune_recordings=prune_recordings,
         )
