@@ -1,11 +1,17 @@
 """How much a `copier copy` of each level costs next to Copier's floor.
 
-The floor is a template of one question and one file, in a git repository of its own,
-copied the same way (`copier copy --defaults --vcs-ref HEAD`, a whole process each): what
-any template costs. Pairs run interleaved, so load on the machine hits both sides alike;
-the figure is the median ratio of CPU time (user + system of the process and its
-children, which is what the clone, the rendering and the file writes cost) and of wall
-time, over the pairs.
+Two floors, each a template of one question in a git repository of its own, copied the
+same way (`copier copy --defaults --vcs-ref HEAD`, a whole process each):
+
+- `1 file`: one file, what any template costs;
+- `same files`: the level's own rendered files, as plain files with no Jinja, what
+  Copier costs to write that many files (it runs git once per file it writes, among
+  other things), so the ratio to it is what this template adds: questions, Jinja, the
+  larger repository to clone.
+
+Runs are interleaved, so load on the machine hits every side alike; the figures are
+median ratios of CPU time (user + system of the process and its children: the clone,
+the rendering and the file writes) and of wall time.
 
     .venv/bin/python tests/bench_copy.py [--pairs 5] [--level 4 ...]
 
@@ -31,9 +37,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 import levels  # noqa: E402
 
 
-def make_floor(where: Path) -> Path:
-    template = where / "floor"
-    template.mkdir()
+def make_floor(where: Path, files_from: Path | None = None) -> Path:
+    template = where / ("floor" if files_from is None else f"floor-{files_from.name}")
+    if files_from is None:
+        template.mkdir()
+    else:
+        shutil.copytree(files_from, template, ignore=shutil.ignore_patterns(".git*"))
+        (template / ".copier-answers.yml").unlink()
     (template / "copier.yml").write_text(
         "project_name:\n  type: str\n  default: floor\n", encoding="utf-8"
     )
@@ -71,19 +81,29 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         floor = make_floor(scratch)
-        print(f"copier copy, {args.pairs} interleaved pairs per level, medians (range)")
-        print(f"{'level':<8}{'CPU ratio':>22}{'wall ratio':>22}{'level CPU s':>14}")
+        print(f"copier copy, {args.pairs} interleaved runs per level, medians (range)")
+        print(
+            f"{'level':<6}{'files':>6}{'CPU s':>7}{'CPU vs 1 file':>22}"
+            f"{'CPU vs same files':>22}{'wall vs same files':>22}"
+        )
         for level in chosen:
-            cpu_ratios, wall_ratios, cpus = [], [], []
-            for pair in range(args.pairs):
-                floor_wall, floor_cpu = timed_copy(floor, scratch / f"f{level}-{pair}", {})
-                wall, cpu = timed_copy(ROOT, scratch / f"l{level}-{pair}", {"level": str(level)})
-                cpu_ratios.append(cpu / floor_cpu)
-                wall_ratios.append(wall / floor_wall)
+            data = {"level": str(level)}
+            rendered = scratch / f"rendered{level}"
+            timed_copy(ROOT, rendered, data)
+            count = sum(1 for p in rendered.rglob("*") if p.is_file())
+            same_files = make_floor(scratch, rendered)
+            vs_one, vs_same, wall_vs_same, cpus = [], [], [], []
+            for run in range(args.pairs):
+                _, one_cpu = timed_copy(floor, scratch / f"f{level}-{run}", {})
+                same_wall, same_cpu = timed_copy(same_files, scratch / f"s{level}-{run}", {})
+                wall, cpu = timed_copy(ROOT, scratch / f"l{level}-{run}", data)
+                vs_one.append(cpu / one_cpu)
+                vs_same.append(cpu / same_cpu)
+                wall_vs_same.append(wall / same_wall)
                 cpus.append(cpu)
             print(
-                f"{level:<8}{_spread(cpu_ratios):>22}{_spread(wall_ratios):>22}"
-                f"{statistics.median(cpus):>14.2f}"
+                f"{level:<6}{count:>6}{statistics.median(cpus):>7.2f}{_spread(vs_one):>22}"
+                f"{_spread(vs_same):>22}{_spread(wall_vs_same):>22}"
             )
     return 0
 
