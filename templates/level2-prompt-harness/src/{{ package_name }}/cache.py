@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .atomic import write_text_atomic
 from .config import ProviderProfile
-from .providers import ChatRequest, Completion, request_fingerprint
+from .providers.base import ChatRequest, Completion, request_fingerprint
 
 
 class ResponseCache:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .providers import trigram_embedding
+from .providers.local import trigram_embedding
 
 
 @dataclass

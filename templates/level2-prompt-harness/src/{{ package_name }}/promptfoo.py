@@ -32,7 +32,7 @@ from .config import Config, ProviderProfile
 from .configfile import display_path
 from .errors import ConfigError
 from .prompts import ROLES, Prompt
-from .providers import load_file_function
+from .providers.python_function import load_file_function
 
 # Keys only a promptfoo config has; a harness suite has `cases` instead of `tests`.
 PROMPTFOO_KEYS = frozenset({"tests", "defaultTest", "scenarios", "assertionTemplates"})

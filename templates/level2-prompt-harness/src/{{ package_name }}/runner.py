@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .assertions import CheckError, GradeContext, apply_transform, grade, weigh
 from .cache import ResponseCache
@@ -12,23 +13,30 @@ from .config import Config, ProviderProfile
 from .errors import ConfigError
 from .http_retry import RetryPolicy
 from .prompts import Prompt
-from .providers import (
+from .providers.base import (
     ChatRequest,
-    ClientPool,
     Completion,
-    EchoProvider,
-    OfflineProvider,
-    OpenAIProvider,
     Provider,
     ProviderError,
-    PythonProvider,
+)
+from .providers.local import (
+    EchoProvider,
+    OfflineProvider,
+)
+from .providers.python_function import PythonProvider
+from .providers.recordings import (
     Recordings,
+    ReplayProvider,
+)
+from .providers.redaction import (
     RedactingProvider,
     Redactor,
-    ReplayProvider,
 )
 from .results import ERRORED, FAILED, PASSED, CaseResult
 from .suite import Case, Suite
+
+if TYPE_CHECKING:
+    from .providers.clients import ClientPool
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class Runner:
         self.recordings_dropped = 0
         self.profiles: dict[str, ProviderProfile] = dict(config.providers)
         self.redact = Redactor()
+        self._clients: ClientPool | None = None
 
     def _use_profiles(self, suites: list[Suite]) -> None:
         """harness.yaml's profiles and those the suites built (from promptfoo ids)."""
@@ -118,7 +127,7 @@ class Runner:
                     " (or run --mode replay on the recordings)"
                 )
 
-    def _provider(self, profile: ProviderProfile, clients: ClientPool) -> Provider:
+    def _provider(self, profile: ProviderProfile) -> Provider:
         inner: Provider
         if profile.type == "echo":
             inner = EchoProvider(profile)
@@ -132,9 +141,15 @@ class Runner:
         elif self.options.mode == "replay":
             inner = ReplayProvider(profile, self.recordings)
         else:
+            # Imported here: httpx and its certificates cost a replayed run nothing.
+            from .providers.clients import ClientPool
+            from .providers.openai_compatible import OpenAIProvider
+
+            if self._clients is None:
+                self._clients = ClientPool()
             inner = OpenAIProvider(
                 profile,
-                clients,
+                self._clients,
                 timeout_s=self.options.timeout_s,
                 retry=self.options.retry,
             )
@@ -146,10 +161,8 @@ class Runner:
         self._use_profiles(suites)
         names = profiles_used(suites)
         self.check_keys(names)
-        clients = ClientPool()
         calls = _Calls(
-            self,
-            {name: self._provider(self.profiles[name], clients) for name in names},
+            self, {name: self._provider(self.profiles[name]) for name in names}
         )
 
         async def run_one(
@@ -177,7 +190,9 @@ class Runner:
                 )
             return results
         finally:
-            await clients.aclose()
+            if self._clients is not None:
+                await self._clients.aclose()
+                self._clients = None
             if recording:
                 self.recordings.save()
 

@@ -30,9 +30,11 @@ import jsonschema
 
 from ..config import ProviderProfile
 from ..errors import ConfigError, Error
-from ..providers import (
+from ..providers.base import (
     ChatRequest,
     Completion,
+)
+from ..providers.python_function import (
     load_file_function,
     load_function,
 )

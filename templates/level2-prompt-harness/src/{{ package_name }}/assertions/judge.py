@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from ..providers import ChatRequest
+from ..providers.base import ChatRequest
 from .base import (
     Assertion,
     CheckError,

@@ -6,7 +6,7 @@ from typing import Any
 
 import jsonschema
 
-from ..providers import ToolCall
+from ..providers.base import ToolCall
 from .base import (
     Assertion,
     GradeContext,

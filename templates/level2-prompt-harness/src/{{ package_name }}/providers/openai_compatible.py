@@ -1,0 +1,148 @@
+"""Any OpenAI-compatible endpoint: /chat/completions (with tools) and /embeddings.
+
+OpenAI, Azure, a gateway, Ollama, vLLM, llama.cpp server, LM Studio. A failed call is
+retried by the shared http_retry policy, which honours `retry-after-ms` and
+`Retry-After` and gives up at once when the server asks for longer than its cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from ..config import ProviderProfile
+from ..errors import ConfigError
+from ..http_retry import RetryPolicy, retry_after_seconds, should_retry
+from .base import ChatRequest, Completion, ProviderError, ToolCall, arguments_text
+from .clients import ClientPool
+
+
+class OpenAIProvider:
+    def __init__(
+        self,
+        profile: ProviderProfile,
+        clients: ClientPool,
+        *,
+        timeout_s: float,
+        retry: RetryPolicy,
+    ) -> None:
+        self.profile = profile
+        self.clients = clients
+        self.timeout_s = timeout_s
+        self.retry = retry
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        body: dict[str, Any] = {
+            "model": self.profile.model,
+            "messages": request.messages,
+            **request.params,
+        }
+        if request.tools:
+            body["tools"] = request.tools
+        response, latency_ms = await self._post("chat/completions", body)
+        return self._parse(response, latency_ms)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        model = self.profile.embedding_model or self.profile.model
+        response, _ = await self._post("embeddings", {"model": model, "input": texts})
+        try:
+            items = sorted(response.json()["data"], key=lambda item: item["index"])
+            vectors = [[float(v) for v in item["embedding"]] for item in items]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(
+                f"malformed embeddings body ({type(exc).__name__}): {response.text}"
+            ) from None
+        if len(vectors) != len(texts):
+            raise ProviderError(
+                f"asked for {len(texts)} embeddings, got {len(vectors)}"
+            )
+        return vectors
+
+    async def _post(
+        self, path: str, body: dict[str, Any]
+    ) -> tuple[httpx.Response, float]:
+        try:
+            url = f"{self.profile.resolved_base_url()}/{path}"
+            headers = self.profile.request_headers()
+        except ConfigError as exc:
+            raise ProviderError(f"provider '{self.profile.name}': {exc}") from None
+        attempts = self.retry.max_retries + 1
+        problem = ""
+        for attempt in range(attempts):
+            started = time.perf_counter()
+            wait = self.retry.backoff(attempt)
+            try:
+                async with self.clients.client() as client:
+                    response = await client.post(
+                        url,
+                        params=self.profile.query or None,
+                        json=body,
+                        headers={**headers, "x-attempt": str(attempt + 1)},
+                        timeout=self.timeout_s,
+                    )
+            except httpx.TimeoutException:
+                problem = f"timed out after {self.timeout_s:g} s"
+            except httpx.HTTPError as exc:
+                problem = f"cannot reach {url}: {exc or type(exc).__name__}"
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response, (time.perf_counter() - started) * 1000
+                # The whole body: RedactingProvider blanks secrets, then cuts it short.
+                problem = f"HTTP {status}: {response.text}"
+                if not should_retry(status, response.headers):
+                    raise ProviderError(problem)  # a bad request stays bad: no retry
+                delay = self.retry.delay(attempt, response.headers)
+                if delay is None:
+                    # Waiting less than asked would only earn another refusal.
+                    asked = retry_after_seconds(response.headers) or 0.0
+                    raise ProviderError(
+                        f"{problem} (the server asks to wait {asked:g} s, longer than"
+                        f" retry_max_wait_s {self.retry.max_wait_s:g} s: gave up)"
+                    )
+                wait = delay
+            if attempt + 1 < attempts:
+                await asyncio.sleep(wait)
+        plural = "s" if attempts > 1 else ""
+        raise ProviderError(f"{problem} (gave up after {attempts} attempt{plural})")
+
+    def _parse(self, response: httpx.Response, latency_ms: float) -> Completion:
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            message = choice["message"]
+            text = message.get("content")
+            calls = tuple(
+                ToolCall(
+                    name=str(call["function"]["name"]),
+                    arguments=arguments_text(call["function"].get("arguments", "")),
+                    id=str(call.get("id", "")),
+                )
+                for call in message.get("tool_calls") or ()
+            )
+            if text is None and calls:
+                text = ""
+            if not isinstance(text, str):
+                raise TypeError("message content is not text")
+            usage = data.get("usage") or {}
+            return Completion(
+                text=text,
+                prompt_tokens=_count(usage.get("prompt_tokens")),
+                completion_tokens=_count(usage.get("completion_tokens")),
+                latency_ms=round(latency_ms, 1),
+                model=str(data.get("model", self.profile.model)),
+                finish_reason=choice.get("finish_reason"),
+                tool_calls=calls,
+            )
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ProviderError(
+                f"malformed response body ({type(exc).__name__}: {exc}):"
+                f" {response.text}"
+            ) from None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

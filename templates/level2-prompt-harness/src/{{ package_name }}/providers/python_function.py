@@ -1,0 +1,213 @@
+"""Your own function as the provider: your RAG pipeline or agent, not a raw model."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import ProviderProfile
+from ..errors import ConfigError
+from .base import (
+    ChatRequest,
+    Completion,
+    NoEmbeddings,
+    ProviderError,
+    ToolCall,
+    arguments_text,
+)
+
+
+def load_function(reference: str, root: Path) -> Callable[..., Any]:
+    """`module:function`, importable from the project folder; ConfigError if not."""
+    if reference.count(":") != 1:
+        raise ConfigError(f"expected 'module:function', got {reference!r}")
+    module_name, function_name = reference.split(":")
+    # User code lives beside the suites (suite_checks.py, my_app.py in the project).
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot import module '{module_name}': {type(exc).__name__}: {exc}"
+        ) from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ConfigError(f"module '{module_name}' has no function '{function_name}'")
+    return function  # type: ignore[no-any-return]
+
+
+_FILE_FUNCTIONS: dict[tuple[Path, str], Callable[..., Any]] = {}
+
+
+def load_file_function(reference: str, base: Path, default: str) -> Callable[..., Any]:
+    """`file://path.py` or `file://path.py:function` (promptfoo's form), the path
+    relative to `base`; the function is `default` unless named. ConfigError if not."""
+    location = reference.removeprefix("file://").removeprefix("python:")
+    name = default
+    if ":" in location and not location.endswith(".py"):
+        location, name = location.rsplit(":", 1)
+    path = (base / location).resolve()
+    if path.suffix != ".py":
+        raise ConfigError(f"{reference}: only Python files (.py) run here")
+    key = (path, name)
+    if key not in _FILE_FUNCTIONS:
+        if not path.is_file():
+            raise ConfigError(f"{reference}: no such file {path}")
+        # A name of its own per file, so two check.py files in two folders coexist.
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(f"_user_{digest}", path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"{reference}: cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ConfigError(
+                f"{reference}: importing it raised {type(exc).__name__}: {exc}"
+            ) from None
+        function = getattr(module, name, None)
+        if not callable(function):
+            raise ConfigError(f"{reference}: {path.name} has no function '{name}'")
+        _FILE_FUNCTIONS[key] = function
+    return _FILE_FUNCTIONS[key]
+
+
+class PythonProvider(NoEmbeddings):
+    """Calls `function(messages, context)`: an `async def` on the event loop, a plain
+    function in a worker thread, so up to `concurrency` calls overlap either way. It
+    returns the answer text, or a mapping with `output` and optionally `tool_calls`,
+    `prompt_tokens`, `completion_tokens`. An exception it raises makes the case
+    errored."""
+
+    def __init__(self, profile: ProviderProfile, root: Path) -> None:
+        self.profile = profile
+        if profile.function.startswith("file://"):
+            self.function = load_file_function(profile.function, root, "call_api")
+        else:
+            self.function = load_function(profile.function, root)
+
+    def _arguments(self, request: ChatRequest) -> tuple[Any, dict[str, Any]]:
+        if self.profile.call_style == "promptfoo":
+            # promptfoo's call_api(prompt, options, context): the prompt as text (a
+            # chat prompt as its JSON), the provider's config among the options.
+            messages = request.messages
+            if len(messages) == 1 and messages[0]["role"] == "user":
+                prompt: Any = messages[0]["content"]
+            else:
+                prompt = json.dumps(messages, ensure_ascii=False)
+            return prompt, {"config": request.params, "tools": request.tools or []}
+        context = {
+            "params": request.params,
+            "tools": request.tools or [],
+            "repeat": request.repeat,
+        }
+        return request.messages, context
+
+    async def _call(self, request: ChatRequest) -> Any:
+        first, second = self._arguments(request)
+        extra = (
+            ({"vars": {}, "prompt": {"raw": first}},)
+            if self.profile.call_style == "promptfoo"
+            else ()
+        )
+        if inspect.iscoroutinefunction(self.function):
+            return await self.function(first, second, *extra)
+        # in a worker thread, so `concurrency` calls overlap
+        return await asyncio.to_thread(self.function, first, second, *extra)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        started = time.perf_counter()
+        try:
+            returned = await self._call(request)
+        except Exception as exc:
+            raise ProviderError(
+                f"{self.profile.function} raised {type(exc).__name__}: {exc}"
+            ) from None
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        if isinstance(returned, str):
+            return Completion(
+                text=returned, latency_ms=latency_ms, finish_reason="stop"
+            )
+        if self.profile.call_style == "promptfoo" and isinstance(returned, Mapping):
+            returned = _promptfoo_reply(returned, self.profile.function)
+        if isinstance(returned, Mapping) and isinstance(
+            returned.get("output", ""), str
+        ):
+            calls = returned.get("tool_calls") or []
+            try:
+                tool_calls = tuple(
+                    ToolCall(
+                        str(c["name"]),
+                        arguments_text(c.get("arguments", {})),
+                        str(c.get("id", "")),
+                    )
+                    for c in calls
+                )
+            except (KeyError, TypeError):
+                raise ProviderError(
+                    f"{self.profile.function}: each tool call needs a 'name'"
+                ) from None
+            return Completion(
+                text=returned.get("output", ""),
+                prompt_tokens=returned.get("prompt_tokens"),
+                completion_tokens=returned.get("completion_tokens"),
+                latency_ms=latency_ms,
+                finish_reason="tool_calls" if tool_calls else "stop",
+                tool_calls=tool_calls,
+            )
+        raise ProviderError(
+            f"{self.profile.function} returned {type(returned).__name__};"
+            " expected text or a mapping with 'output'"
+        )
+
+
+def _promptfoo_reply(returned: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """promptfoo's {output, error, tokenUsage} as the mapping the harness takes; an
+    output that is not text (tool calls, an object) reaches the checks as JSON."""
+    if returned.get("error"):
+        raise ProviderError(f"{where} returned the error: {returned['error']}")
+    output = returned.get("output", "")
+    usage = returned.get("tokenUsage") or {}
+    reply: dict[str, Any] = {
+        "prompt_tokens": usage.get("prompt"),
+        "completion_tokens": usage.get("completion"),
+    }
+    if _is_tool_calls(output):
+        # OpenAI-shaped tool calls: kept as calls, so tool assertions see them too.
+        reply["output"] = ""
+        reply["tool_calls"] = [
+            {
+                "id": call.get("id", ""),
+                "name": call["function"]["name"],
+                "arguments": call["function"].get("arguments", "{}"),
+            }
+            for call in output
+        ]
+    elif isinstance(output, str):
+        reply["output"] = output
+    else:
+        reply["output"] = json.dumps(output, ensure_ascii=False, separators=(",", ":"))
+    return reply
+
+
+def _is_tool_calls(output: Any) -> bool:
+    return (
+        isinstance(output, list)
+        and bool(output)
+        and all(
+            isinstance(call, dict)
+            and isinstance(call.get("function"), dict)
+            and isinstance(call["function"].get("name"), str)
+            for call in output
+        )
+    )
