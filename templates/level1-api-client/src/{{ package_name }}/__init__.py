@@ -1,7 +1,8 @@
 """Client for a speech-to-text service: sync and async, retries, typed results."""
 
+from ._async_client import AsyncClient
 from ._batch import BatchItem, transcribe_many
-from ._client import NOT_GIVEN, AsyncClient, Client
+from ._client import Client
 from ._config import Settings
 from ._errors import (
     APIConnectionError,
@@ -24,8 +25,9 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._input import AudioInput
-from ._retry import RetryPolicy
-from .errors import ConfigError, Error
+from ._request import NOT_GIVEN
+from .errors import ConfigError, Error, ServiceError
+from .http_retry import RetryPolicy
 from .types import Segment, Transcription, Word
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "RetryPolicy",
     "Segment",
     "ServerError",
+    "ServiceError",
     "Settings",
     "Transcription",
     "UnprocessableEntityError",

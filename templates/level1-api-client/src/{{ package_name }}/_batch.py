@@ -8,7 +8,8 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ._client import AsyncClient
+from ._async_client import AsyncClient
+from ._config import ResponseFormat
 from ._errors import ConfigurationError
 from ._input import AudioInput
 from .errors import Error
@@ -23,12 +24,16 @@ ProgressCallback = Callable[[int, int], None]  # (files done, files in all)
 class BatchItem:
     """One input's outcome: a transcription, or the error that stopped it.
 
+    The transcription is what `AsyncClient.transcribe` returns for the response format
+    asked for: a Transcription for json and verbose_json, the text itself (a str) for
+    text, srt and vtt.
+
     `error` is one of the client's errors (an `errors.Error`); anything else there is a
     bug, kept with its traceback so that the other inputs' results are not lost to it.
     """
 
     file: str
-    transcription: Transcription | None = None
+    transcription: Transcription | str | None = None
     error: Exception | None = None
 
     @property
@@ -45,13 +50,14 @@ async def transcribe_many(
     language: str | None = None,
     prompt: str | None = None,
     temperature: float | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> list[BatchItem]:
     """Transcribe `files` with at most `concurrency` requests in flight, in input order.
 
     Every input gets an item: a file that fails (unreadable, refused, retries
     exhausted, a malformed answer) becomes an item with an error and the others go on.
-    Only cancellation (Ctrl-C) stops the batch. `language`, `prompt` and
-    `temperature` go with every call.
+    Only cancellation (Ctrl-C) stops the batch. `language`, `prompt`,
+    `temperature` and `response_format` go with every call.
     """
     if concurrency < 1:
         raise ConfigurationError(f"concurrency must be 1 or more, not {concurrency}")
@@ -66,7 +72,11 @@ async def transcribe_many(
         async with slots:
             try:
                 transcription = await client.transcribe(
-                    file, language=language, prompt=prompt, temperature=temperature
+                    file,
+                    language=language,
+                    prompt=prompt,
+                    temperature=temperature,
+                    response_format=response_format,
                 )
                 item = BatchItem(name, transcription=transcription)
             except Error as error:

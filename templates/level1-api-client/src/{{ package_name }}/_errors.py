@@ -1,20 +1,17 @@
 """Exceptions, one class per cause, so callers catch what they can handle.
 
 Every one is an `errors.Error`: `except Error` catches all the client raises on purpose,
-and the command line prints one as a single line and exits with its `exit_code`.
+and the command line prints one as a single line and exits with its `exit_code`. The
+exit codes are errors.py's, the same in every project of the template: what the caller
+gave (arguments, settings, audio) is a `ConfigError` (2); whatever the service did is a
+`ServiceError` (3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import EXIT_FAILURE, EXIT_USAGE, ConfigError, Error
-
-# Exit codes of the command line beyond errors.py's (the README lists them all).
-EXIT_NO_FILE = 3  # an input file is missing, unreadable or not audio
-EXIT_UNREACHABLE = 4  # no connection to the service, or no answer in time
-EXIT_AUTH = 5  # the API key was refused
-EXIT_RATE_LIMITED = 6  # still rate limited after the retries
+from .errors import ConfigError, ServiceError
 
 BODY_EXCERPT_CHARS = 200
 REDACTED = "***"
@@ -27,8 +24,6 @@ SECRET_HEADERS = frozenset(
 class ConfigurationError(ConfigError):
     """The client cannot be built from the given arguments and environment."""
 
-    exit_code = EXIT_USAGE
-
 
 class MissingAPIKeyError(ConfigurationError):
     """No API key was given, neither as an argument nor in the environment."""
@@ -36,8 +31,6 @@ class MissingAPIKeyError(ConfigurationError):
 
 class AudioInputError(ConfigError):
     """An audio input cannot be read: a missing file, a text-mode file object..."""
-
-    exit_code = EXIT_NO_FILE
 
 
 class AudioTooLargeError(AudioInputError):
@@ -49,10 +42,8 @@ class AudioTooLargeError(AudioInputError):
         self.limit = limit  # bytes
 
 
-class APIError(Error):
+class APIError(ServiceError):
     """Base class of everything that went wrong talking to the service."""
-
-    exit_code = EXIT_FAILURE
 
     def __init__(
         self,
@@ -76,8 +67,6 @@ class APIError(Error):
 
 class APIConnectionError(APIError):
     """The service could not be reached (DNS, connection refused or dropped)."""
-
-    exit_code = EXIT_UNREACHABLE
 
 
 class APITimeoutError(APIConnectionError):
@@ -121,13 +110,9 @@ class BadRequestError(APIStatusError):
 class AuthenticationError(APIStatusError):
     """401: the API key is missing or wrong."""
 
-    exit_code = EXIT_AUTH
-
 
 class PermissionDeniedError(APIStatusError):
     """403: the key is valid but may not do this."""
-
-    exit_code = EXIT_AUTH
 
 
 class NotFoundError(APIStatusError):
@@ -144,8 +129,6 @@ class UnprocessableEntityError(APIStatusError):
 
 class RateLimitError(APIStatusError):
     """429: too many requests; retried, honouring Retry-After, before this is raised."""
-
-    exit_code = EXIT_RATE_LIMITED
 
 
 class ServerError(APIStatusError):

@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,15 +17,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ._async_client import AsyncClient
 from ._batch import BatchItem, transcribe_many
-from ._client import AsyncClient
 from ._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
-    DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     PROVIDER_ENV,
     PROVIDERS,
+    RESPONSE_FORMATS,
     Settings,
     resolve_settings,
 )
@@ -37,21 +36,30 @@ from ._errors import (
     MissingAPIKeyError,
     redact,
 )
-from ._retry import RetryPolicy
-from .atomic import remove_stale_temporaries, write_json_atomic
+from .atomic import (
+    remove_stale_temporaries,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .commandline import (
+    LOGGER_NAME,
     PROG,
     non_negative_int,
+    output_options,
     positive_float,
     positive_int,
-    run_command,
+    progress_enabled,
+    run_cli,
 )
 from .devserver import DEFAULT_ACCEPTED_KEYS, DEFAULT_HOST, DEFAULT_PORT, DevServer
 from .errors import EXIT_FAILURE, EXIT_OK, Error
+from .http_retry import RetryPolicy
 from .progress import ProgressBar
 
-log = logging.getLogger(__package__)
+log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Where --output-dir writes the text formats, by --response-format; .json otherwise.
+OUTPUT_SUFFIXES = {"text": ".txt", "srt": ".srt", "vtt": ".vtt"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,13 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speech-to-text client, and a local server speaking its protocol.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_transcribe(commands)
+    _add_devserver(commands)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser(), argv)
+
+
+def _add_transcribe(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     transcribe = commands.add_parser(
         "transcribe",
         help="transcribe audio files",
         description=f"Transcribe audio files. The API key comes from {API_KEY_ENV}.",
+        parents=[output_options(progress=True)],
     )
-    transcribe.set_defaults(handler=_transcribe)
+    transcribe.set_defaults(handler=cmd_transcribe)
     transcribe.add_argument(
         "files", nargs="+", metavar="FILE", help="audio files (WAV, MP3, FLAC, ...)"
     )
@@ -79,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir",
         type=Path,
         metavar="DIR",
-        help="also write each transcript to DIR/<file name>.json",
+        help="also write each transcript to DIR/<file name>.json (.txt, .srt or .vtt "
+        "for those formats)",
     )
     transcribe.add_argument(
         "--concurrency",
@@ -98,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument(
         "--model", help="model name (default: the provider's usual one)"
+    )
+    transcribe.add_argument(
+        "--response-format",
+        choices=RESPONSE_FORMATS,
+        help="json and verbose_json give the text and its segments; text, srt and "
+        "vtt are printed as the service wrote them (openai format only; default: "
+        "verbose_json for whisper-1, json for other models)",
     )
     transcribe.add_argument(
         "--language",
@@ -130,31 +158,32 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--max-retries",
         type=non_negative_int,
-        default=DEFAULT_MAX_RETRIES,
+        default=RetryPolicy.max_retries,
         metavar="N",
-        help=f"retries of a failed request (default: {DEFAULT_MAX_RETRIES})",
+        help=f"retries of a failed request (default: {RetryPolicy.max_retries})",
     )
     transcribe.add_argument(
+        "--max-wait",
         "--max-retry-after",
+        dest="max_wait",
         type=positive_float,
-        default=RetryPolicy.max_retry_after,
+        default=RetryPolicy.max_wait_s,
         metavar="SECONDS",
-        help="the longest Retry-After to wait for; a server asking for longer gets "
-        f"an error at once (default: {RetryPolicy.max_retry_after:g})",
-    )
-    transcribe.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="log requests and retries on stderr",
+        help="the longest wait before a retry; a server asking for longer gets an "
+        f"error at once (default: {RetryPolicy.max_wait_s:g})",
     )
 
+
+def _add_devserver(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     devserver = commands.add_parser(
         "devserver",
         help="run the local development server",
         description="Serve both wire formats on loopback, for offline work and tests.",
+        parents=[output_options(progress=False)],
     )
-    devserver.set_defaults(handler=_devserver)
+    devserver.set_defaults(handler=cmd_devserver)
     devserver.add_argument(
         "--host", default=DEFAULT_HOST, help=f"(default: {DEFAULT_HOST})"
     )
@@ -184,7 +213,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write the server's log here, not to stderr (appends)",
     )
-    return parser
 
 
 def port_number(text: str) -> int:
@@ -202,7 +230,9 @@ def non_negative_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more: {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number, 0 or more, got {text}"
+        )
     return value
 
 
@@ -218,7 +248,7 @@ def unit_interval(text: str) -> float:
 
 
 class _Redact(logging.Filter):
-    """Blanks the API key in every record, whichever library logged it."""
+    """Blanks the API key in every record that reaches the command's log."""
 
     def __init__(self, secret: str) -> None:
         super().__init__()
@@ -230,23 +260,9 @@ class _Redact(logging.Filter):
         return True
 
 
-@contextmanager
-def _logging_to(stream: TextIO, level: int, secret: str = "") -> Iterator[None]:
-    """Send this package's and httpx's log records to `stream` while the block runs."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_Redact(secret))
-    loggers = [log, logging.getLogger("httpx")]
-    saved = [(logger, logger.level) for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(handler)
-        logger.setLevel(level)
-    try:
-        yield
-    finally:
-        for logger, old_level in saved:
-            logger.removeHandler(handler)
-            logger.setLevel(old_level)
+def _command_log() -> list[logging.Handler]:
+    """The handlers setup_logging gave the package's log (none in library use)."""
+    return logging.getLogger(LOGGER_NAME).handlers
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -259,14 +275,16 @@ def _settings(args: argparse.Namespace) -> Settings:
         ) from None
 
 
-def _output_paths(files: Sequence[str], folder: Path | None) -> dict[str, Path]:
+def _output_paths(
+    files: Sequence[str], folder: Path | None, suffix: str
+) -> dict[str, Path]:
     """Where each transcript goes; two inputs with one file name are refused."""
     if folder is None:
         return {}
     paths: dict[str, Path] = {}
     seen: dict[Path, str] = {}
     for file in files:
-        path = folder / f"{Path(file).name}.json"
+        path = folder / f"{Path(file).name}{suffix}"
         if path in seen and seen[path] != file:
             raise ConfigurationError(
                 f"{seen[path]} and {file} would both be written to {path}: "
@@ -276,9 +294,15 @@ def _output_paths(files: Sequence[str], folder: Path | None) -> dict[str, Path]:
     return paths
 
 
-def _item_record(item: BatchItem) -> dict[str, Any]:
-    if item.transcription is not None:
-        transcription = item.transcription
+def _item_record(item: BatchItem, response_format: str | None) -> dict[str, Any]:
+    transcription = item.transcription
+    if isinstance(transcription, str):
+        return {
+            "file": item.file,
+            "response_format": response_format,
+            "text": transcription,
+        }
+    if transcription is not None:
         return {
             "file": item.file,
             **transcription.model_dump(),
@@ -296,25 +320,29 @@ def _item_record(item: BatchItem) -> dict[str, Any]:
     }
 
 
-def _print_item(item: BatchItem, as_json: bool, with_header: bool, hint: str) -> None:
-    if item.error is not None:
-        more = hint if isinstance(item.error, APIConnectionError) else ""
-        message = str(item.error) or type(item.error).__name__
-        print(f"{PROG}: error: {item.file}: {message}{more}", file=sys.stderr)
-        if as_json:
-            print(json.dumps(_item_record(item), ensure_ascii=False))
+def _print_item(item: BatchItem, args: argparse.Namespace, with_header: bool) -> None:
+    if args.json:
+        print(json.dumps(_item_record(item, args.response_format), ensure_ascii=False))
         return
     transcription = item.transcription
-    assert transcription is not None  # an item holds a transcription or an error
-    if as_json:
-        print(json.dumps(_item_record(item), ensure_ascii=False))
-        return
+    if transcription is None:
+        return  # its error is logged
     if with_header:
         print(f"==> {item.file} <==")
+    if isinstance(transcription, str):  # text, srt or vtt: as the service wrote it
+        print(transcription, end="" if transcription.endswith("\n") else "\n")
+        return
     print(transcription.text)
     for segment in transcription.segments:
         end = "?" if segment.end is None else f"{segment.end:.2f}"
         print(f"  {segment.start:6.2f} - {end:>6}  {segment.text}")
+
+
+def _write_item(item: BatchItem, path: Path, response_format: str | None) -> None:
+    if isinstance(item.transcription, str):
+        write_text_atomic(path, item.transcription)
+    else:
+        write_json_atomic(path, _item_record(item, response_format))
 
 
 def _devserver_hint(base_url: str) -> str:
@@ -331,16 +359,18 @@ def _exit_code(error: Exception) -> int:
     return error.exit_code if isinstance(error, Error) else EXIT_FAILURE
 
 
-def _transcribe(args: argparse.Namespace) -> int:
+def cmd_transcribe(args: argparse.Namespace) -> int:
     missing = [file for file in args.files if not os.path.isfile(file)]
     if missing:
         raise AudioInputError(f"no such file: {', '.join(missing)}")
-    outputs = _output_paths(args.files, args.output_dir)
+    suffix = OUTPUT_SUFFIXES.get(args.response_format, ".json")
+    outputs = _output_paths(args.files, args.output_dir, suffix)
     settings = _settings(args)
     openai_only = {
         "--language": args.language,
         "--prompt": args.prompt,
         "--temperature": args.temperature,
+        "--response-format": args.response_format,
     }
     given = [flag for flag, value in openai_only.items() if value is not None]
     if settings.provider == "huggingface" and given:
@@ -363,45 +393,50 @@ def _transcribe(args: argparse.Namespace) -> int:
         timeout=httpx.Timeout(
             args.timeout, connect=min(DEFAULT_TIMEOUT.connect or 5.0, args.timeout)
         ),
-        max_retries=args.max_retries,
-        retry_policy=RetryPolicy(max_retry_after=args.max_retry_after),
+        retry_policy=RetryPolicy(
+            max_retries=args.max_retries, max_wait_s=args.max_wait
+        ),
         wait_for_model=args.wait_for_model,
     )
-    level = logging.DEBUG if args.verbose else logging.WARNING
-    with _logging_to(sys.stderr, level, settings.api_key):
-        log.debug("using %r", client)
-        with ProgressBar(
-            len(args.files), "transcribe", enabled=False if args.verbose else None
-        ) as bar:
+    # Whatever a record holds (a server's words echoed back), the key stays out.
+    for handler in _command_log():
+        handler.addFilter(_Redact(settings.api_key))
+    log.debug("using %r", client)
+    # --verbose logs every request on stderr, where the bar would tear its lines.
+    drawn = False if args.verbose else progress_enabled(args)
+    with ProgressBar(len(args.files), "transcribe", enabled=drawn) as bar:
 
-            async def run() -> list[BatchItem]:
-                async with client:
-                    return await transcribe_many(
-                        client,
-                        args.files,
-                        concurrency=args.concurrency,
-                        language=args.language,
-                        prompt=args.prompt,
-                        temperature=args.temperature,
-                        on_progress=lambda done, _: bar.update(done - bar.count),
-                    )
+        async def run() -> list[BatchItem]:
+            async with client:
+                return await transcribe_many(
+                    client,
+                    args.files,
+                    concurrency=args.concurrency,
+                    language=args.language,
+                    prompt=args.prompt,
+                    temperature=args.temperature,
+                    response_format=args.response_format,
+                    on_progress=lambda done, _: bar.update(done - bar.count),
+                )
 
-            items = asyncio.run(run())
+        items = asyncio.run(run())
     hint = _devserver_hint(settings.base_url)
     for item in items:
-        _print_item(item, as_json=args.json, with_header=len(items) > 1, hint=hint)
+        if item.error is not None:
+            more = hint if isinstance(item.error, APIConnectionError) else ""
+            message = str(item.error) or type(item.error).__name__
+            log.error("%s: %s%s", item.file, message, more)
+        _print_item(item, args, with_header=len(items) > 1)
         if item.transcription is not None and item.file in outputs:
-            write_json_atomic(outputs[item.file], _item_record(item))
+            _write_item(item, outputs[item.file], args.response_format)
     # The first failure decides the exit code: one bad file is never a success.
     return next((_exit_code(item.error) for item in items if item.error), EXIT_OK)
 
 
-def _devserver(args: argparse.Namespace) -> int:
+def cmd_devserver(args: argparse.Namespace) -> int:
     keys = args.accept_key or list(DEFAULT_ACCEPTED_KEYS)
     with contextlib.ExitStack() as stack:
-        if args.log_file is None:
-            stream: TextIO = sys.stderr
-        else:
+        if args.log_file is not None:
             try:
                 stream = stack.enter_context(
                     open(args.log_file, "a", encoding="utf-8", buffering=1)
@@ -410,27 +445,40 @@ def _devserver(args: argparse.Namespace) -> int:
                 raise ConfigurationError(
                     f"cannot write the log file {args.log_file}: {error.strerror}"
                 ) from None
+            # One line per request, to its own file: never into another command's
+            # output in the terminal the server was started from.
+            stack.enter_context(_log_to(stream))
         try:
             server = DevServer(
                 args.host, args.port, keys, model_loading=args.model_loading
             )
         except OSError as error:
-            raise Error(
+            raise ConfigurationError(
                 f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
             ) from None
-        print(
-            f"dev server on {server.url}, accepting API keys: {', '.join(keys)} "
-            "(Ctrl-C stops it)",
-            file=stream,
-            flush=True,
+        log.info(
+            "dev server on %s, accepting API keys: %s (Ctrl-C stops it)",
+            server.url,
+            ", ".join(keys),
         )
-        # One line per request, to its own stream: never into another command's output.
-        stack.enter_context(_logging_to(stream, logging.INFO))
         with server, contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(lambda: args.handler(args))
+@contextmanager
+def _log_to(stream: TextIO) -> Iterator[None]:
+    """Point the command's log at `stream` while the block runs."""
+    handlers = [
+        handler
+        for handler in _command_log()
+        if isinstance(handler, logging.StreamHandler)
+    ]
+    before = [handler.stream for handler in handlers]
+    for handler in handlers:
+        handler.setStream(stream)
+    try:
+        yield
+    finally:
+        for handler, old in zip(handlers, before, strict=True):
+            handler.setStream(old)
