@@ -34,7 +34,6 @@ from ._errors import (
     AudioInputError,
     ConfigurationError,
     MissingAPIKeyError,
-    redact,
 )
 from .atomic import (
     remove_stale_temporaries,
@@ -247,24 +246,6 @@ def unit_interval(text: str) -> float:
     return value
 
 
-class _Redact(logging.Filter):
-    """Blanks the API key in every record that reaches the command's log."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage(), self.secret)
-        record.args = None
-        return True
-
-
-def _command_log() -> list[logging.Handler]:
-    """The handlers setup_logging gave the package's log (none in library use)."""
-    return logging.getLogger(LOGGER_NAME).handlers
-
-
 def _settings(args: argparse.Namespace) -> Settings:
     try:
         return resolve_settings(None, args.base_url, args.provider)
@@ -398,9 +379,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         ),
         wait_for_model=args.wait_for_model,
     )
-    # Whatever a record holds (a server's words echoed back), the key stays out.
-    for handler in _command_log():
-        handler.addFilter(_Redact(settings.api_key))
     log.debug("using %r", client)
     # --verbose logs every request on stderr, where the bar would tear its lines.
     drawn = False if args.verbose else progress_enabled(args)
@@ -471,7 +449,7 @@ def _log_to(stream: TextIO) -> Iterator[None]:
     """Point the command's log at `stream` while the block runs."""
     handlers = [
         handler
-        for handler in _command_log()
+        for handler in logging.getLogger(LOGGER_NAME).handlers
         if isinstance(handler, logging.StreamHandler)
     ]
     before = [handler.stream for handler in handlers]
