@@ -1,39 +1,49 @@
 """Command line: `eval` runs suites (the harness's own, or promptfoo configs as they
-are), `compare` diffs two runs, `cache clear` empties the cache.
+are), `compare` diffs two runs, `runs` lists them, `cache clear` empties the cache.
 
-Exit codes: 0 every case passed; 1 a case failed (or `compare` found a regression);
-3 no failures but some case errored (the API failed); 2 the command line,
-harness.yaml or a suite is wrong (nothing was called); 130 interrupted.
+Exit codes, as in errors.py: 0 every case passed; 1 a case failed (or `compare` found a
+regression); 2 the command line, harness.yaml or a suite is wrong (nothing was called);
+3 nothing failed but some case got no verdict (the API failed it); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
-import time
+import logging
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
-from .cache import ResponseCache
-from .commandline import PROG, positive_float, positive_int, run_command
-from .compare import compare_runs, format_comparison
+from .commandline import (
+    PROG,
+    output_options,
+    positive_float,
+    positive_int,
+    progress_enabled,
+    run_cli,
+)
 from .config import DEFAULT_CONFIG, MODES, load_config
 from .configfile import display_path
-from .history import (
-    check_run_name,
-    list_runs,
-    new_run_dir,
-    previous_run,
-    publish_latest,
-    resolve_results,
-)
-from .progress import ProgressBar
-from .reports import load_results, summary_text, write_reports
-from .results import PASSED, CaseResult, cell_key, exit_code
-from .runner import Runner, RunOptions
-from .suite import discover_suites, load_suites
+from .errors import EXIT_FAILURE, EXIT_OK, ConfigError, ServiceError
+from .history import check_run_name, list_runs, resolve_results
+from .results import ERRORED, FAILED
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Test prompts against chat-completion APIs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_eval(commands)
+    _add_compare(commands)
+    _add_runs(commands)
+    _add_cache(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser(), argv)
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -44,16 +54,19 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Test prompts against chat-completion APIs."
+def _runs_folder_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", metavar="DIR", help="where the runs are (default: reports/)"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+
+def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
-        "eval", help="run test suites (all of suites/ by default)"
+        "eval",
+        help="run test suites (all of suites/ by default)",
+        parents=[output_options(progress=True)],
     )
-    run.set_defaults(handler=_eval)
+    run.set_defaults(handler=cmd_eval)
     run.add_argument(
         "suites",
         nargs="*",
@@ -128,121 +141,102 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="neither read nor write the response cache",
     )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+
+def _add_compare(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     compare = commands.add_parser(
-        "compare", help="list what regressed and improved between two runs"
+        "compare",
+        help="list what regressed and improved between two runs",
+        parents=[output_options(progress=False)],
     )
-    compare.set_defaults(handler=_compare)
+    compare.set_defaults(handler=cmd_compare)
     compare.add_argument("old", help="a run name, a run folder or a results.json")
     compare.add_argument(
         "new", nargs="?", default="latest", help="the later run (default: the latest)"
     )
     _config_option(compare)
-    compare.add_argument(
-        "--output", metavar="DIR", help="where the runs are (default: reports/)"
-    )
+    _runs_folder_option(compare)
 
-    runs = commands.add_parser("runs", help="list the runs kept in reports/runs/")
-    runs.set_defaults(handler=_runs)
+
+def _add_runs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    runs = commands.add_parser(
+        "runs",
+        help="list the runs kept in reports/runs/",
+        parents=[output_options(progress=False)],
+    )
+    runs.set_defaults(handler=cmd_runs)
     _config_option(runs)
-    runs.add_argument(
-        "--output", metavar="DIR", help="where the runs are (default: reports/)"
-    )
+    _runs_folder_option(runs)
 
-    cache = commands.add_parser("cache", help="manage the response cache")
-    cache.set_defaults(handler=_cache)
+
+def _add_cache(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cache = commands.add_parser(
+        "cache",
+        help="manage the response cache",
+        parents=[output_options(progress=False)],
+    )
+    cache.set_defaults(handler=cmd_cache)
     cache.add_argument(
         "action", choices=["clear"], help="clear: delete every cached response"
     )
     _config_option(cache)
-    return parser
 
 
 def check_run_name_arg(text: str) -> str:
     try:
         return check_run_name(text)
-    except Exception as exc:
+    except ConfigError as exc:
         raise argparse.ArgumentTypeError(
             str(exc).removeprefix(f"--name {text!r}: ")
         ) from None
 
 
-def _eval(args: argparse.Namespace) -> int:
+def cmd_eval(args: argparse.Namespace) -> int:
+    # Imported here: `compare`, `runs` and --help need none of the running machinery.
+    from .evaluate import EvalRequest, evaluate
+    from .reports import summary_text
+
     config = load_config(args.config)
-    paths = [Path(suite) for suite in args.suites] or discover_suites(config)
-    suites = load_suites(
-        paths, config, args.provider, judge_override=args.judge, case_filter=args.filter
-    )
-    for suite in suites:
-        for note in suite.notes:  # what a promptfoo config has that does not run here
-            print(f"{PROG}: note: {note}", file=sys.stderr)
-    options = RunOptions.from_config(
-        config,
+    request = EvalRequest(
+        suites=tuple(Path(suite) for suite in args.suites),
+        providers=tuple(args.provider or ()),
+        judge=args.judge,
+        case_filter=tuple(args.filter or ()),
         mode=args.mode,
         concurrency=args.concurrency,
         repeat=args.repeat,
         timeout_s=args.timeout,
         use_cache=not args.no_cache,
-        # a filtered run leaves the other cases' recordings alone
-        prune_recordings=not args.filter,
+        output_dir=Path(args.output) if args.output else None,
+        name=args.name,
+        baseline=args.baseline,
     )
-    runner = Runner(config, options)
-    total = options.repeat * sum(
-        len(s.cases) * len(s.prompts) * len(s.providers) for s in suites
-    )
-    output = Path(args.output) if args.output else config.output_dir
-    baseline_path = resolve_results(args.baseline, output) if args.baseline else None
-    started = datetime.now().astimezone()
-    clock = time.perf_counter()
-    with ProgressBar(total, "eval", enabled=False if args.no_progress else None) as bar:
-        passed = 0
-
-        def tick(result: CaseResult) -> None:
-            nonlocal passed
-            passed += result.outcome == PASSED
-            bar.update(passed=passed)
-
-        results = asyncio.run(runner.run(suites, tick))
-    seconds = time.perf_counter() - clock
-    records = [result.to_dict() for result in results]
-    run_dir = new_run_dir(output, args.name, started)
-    if baseline_path is None:
-        previous = previous_run(
-            output, run_dir, {cell_key(record) for record in records}
-        )
-        baseline_path = previous / "results.json" if previous else None
-    baseline = load_results(baseline_path)["results"] if baseline_path else None
-    meta = {
-        "run": run_dir.name,
-        "started": started.isoformat(timespec="seconds"),
-        "seconds": round(seconds, 3),
-        "mode": options.mode,
-        "repeat": options.repeat,
-        "concurrency": options.concurrency,
-        "suites": [display_path(suite.path) for suite in suites],
-        "descriptions": {suite.name: suite.description for suite in suites},
-        "filter": args.filter or [],
-        "cache_hits": runner.cache_hits,
-        "baseline": display_path(baseline_path) if baseline_path else None,
-    }
-    baseline_name = baseline_path.parent.name if baseline_path else ""
-    written = write_reports(records, meta, run_dir, baseline, baseline_name)
-    publish_latest(run_dir, output, written)
-    print(summary_text(records))
-    print(f"{seconds:.2f} s, mode {options.mode}, {runner.cache_hits} cache hits")
+    done = evaluate(config, request, progress=progress_enabled(args))
+    options = done.options
+    print(summary_text(done.records))
+    print(f"{done.seconds:.2f} s, mode {options.mode}, {done.cache_hits} cache hits")
     print(
-        f"Run {run_dir.name}: {display_path(run_dir)}"
-        f" (latest copied to {display_path(output)})"
+        f"Run {done.run_dir.name}: {display_path(done.run_dir)}"
+        f" (latest copied to {display_path(done.output_dir)})"
     )
     if options.mode == "record":
         dropped = (
-            f", {runner.recordings_dropped} unused dropped"
+            f", {done.recordings_dropped} unused dropped"
             if options.prune_recordings
             else ""
         )
         print(f"Recordings saved in {display_path(config.recordings_dir)}{dropped}")
-    return exit_code(records)
+    outcomes = [record["outcome"] for record in done.records]
+    if FAILED in outcomes:
+        return EXIT_FAILURE
+    if ERRORED in outcomes:
+        raise ServiceError(
+            f"{outcomes.count(ERRORED)} of {len(outcomes)} cases got no verdict:"
+            " the provider failed them (their errors are in the report above)"
+        )
+    return EXIT_OK
 
 
 def _output_dir(args: argparse.Namespace) -> Path:
@@ -254,7 +248,10 @@ def _output_dir(args: argparse.Namespace) -> Path:
     return Path("reports")
 
 
-def _compare(args: argparse.Namespace) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, format_comparison
+    from .reports import load_results
+
     output = _output_dir(args)
     old_path = resolve_results(args.old, output)
     new_path = resolve_results(args.new, output)
@@ -263,30 +260,30 @@ def _compare(args: argparse.Namespace) -> int:
     )
     print(f"{display_path(old_path)} -> {display_path(new_path)}")
     print(format_comparison(comparison))
-    return 1 if comparison.regressed else 0
+    return EXIT_FAILURE if comparison.regressed else EXIT_OK
 
 
-def _runs(args: argparse.Namespace) -> int:
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .reports import load_results
+
     output = _output_dir(args)
     kept = list_runs(output)
     if not kept:
-        print(f"No runs kept in {display_path(output / 'runs')} yet: run `eval` first")
+        shown = display_path(output / "runs")
+        log.info(f"No runs kept in {shown} yet: run `eval` first")
     for run_dir in kept:
         summary = load_results(run_dir / "results.json").get("summary", {})
         counts = ", ".join(
             f"{summary.get(k, 0)} {k}" for k in ("passed", "failed", "errored")
         )
         print(f"{run_dir.name}  {counts}")
-    return 0
+    return EXIT_OK
 
 
-def _cache(args: argparse.Namespace) -> int:
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .cache import ResponseCache
+
     config = load_config(args.config)
     removed = ResponseCache(config.cache_dir).clear()
     print(f"Removed {removed} cached responses from {display_path(config.cache_dir)}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(lambda: int(args.handler(args)))
+    return EXIT_OK

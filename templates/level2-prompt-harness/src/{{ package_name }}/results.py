@@ -7,11 +7,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .assertions import AssertionResult
-from .errors import EXIT_FAILURE, EXIT_OK
 
 PASSED, FAILED, ERRORED = "passed", "failed", "errored"
 OUTCOMES = (PASSED, FAILED, ERRORED)
-EXIT_ERRORED = 3  # nothing failed, but some case got no verdict (the API failed)
 
 
 @dataclass
@@ -98,13 +96,3 @@ def group_cells(results: list[dict[str, Any]]) -> list[Cell]:
             cells[key] = Cell(*key, runs=[])
         cells[key].runs.append(result)
     return list(cells.values())
-
-
-def exit_code(results: list[dict[str, Any]]) -> int:
-    """0: every case passed; 1: a case failed; 3: none failed but the API errored."""
-    outcomes = {result["outcome"] for result in results}
-    if FAILED in outcomes:
-        return EXIT_FAILURE
-    if ERRORED in outcomes:
-        return EXIT_ERRORED
-    return EXIT_OK
