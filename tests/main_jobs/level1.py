@@ -73,6 +73,20 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
             assert 0 <= segment["start"] < segment["end"]
         written = json.loads((project / "out" / "hello.wav.json").read_text("utf-8"))
         assert written == transcription
+        # Subtitles, as the service wrote them: the README's segments, timed.
+        srt = ["--provider", "openai", "--response-format", "srt"]
+        result = run([cli, "transcribe", "samples/hello.wav", *srt], project, env=env)
+        assert result.stdout.startswith("1\n00:00:00,010 --> 00:00:01,580\n"), result.stdout
+        # The shared exit codes: bad input is 2 and one line, a refused key 3.
+        result = run([cli, "transcribe", "missing.wav"], project, env=env, check=False)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr.endswith(": error: no such file: missing.wav\n")
+        refused = {**env, f"{package.upper()}_API_KEY": "not-the-key"}
+        result = run(
+            [cli, "transcribe", "samples/hello.wav", "--quiet"], project, env=refused, check=False
+        )
+        assert (result.returncode, result.stdout) == (3, "")
+        assert result.stderr.count("\n") == 1, result.stderr
     finally:
         server.terminate()
         out, err = server.communicate(timeout=10)
@@ -80,7 +94,7 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert (out, err) == ("", "")
     log = log_file.read_text(encoding="utf-8")
     assert log.startswith(f"dev server on http://127.0.0.1:{port}")
-    assert log.count("POST /v1/audio/transcriptions") + log.count("POST /models/") == 2
+    assert log.count("POST /v1/audio/transcriptions") + log.count("POST /models/") == 4
     check_official_clients(project, bin_dir)
 
 
