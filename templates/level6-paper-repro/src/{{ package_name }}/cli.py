@@ -2,43 +2,394 @@
 
 reproduce = grid -> aggregate -> check-results -> tables -> figures -> paper
 
-The results are checked before anything is published from them: a failed check (or a
-failed run) stops `reproduce` before the tables, the README, the figures and the paper.
-A step whose inputs are unchanged is reused (pipeline.py), and a finished run whose
-config, code and data are unchanged is kept (provenance.py).
+The handlers turn the options into calls of commands.py (the work of each command) and
+pipeline.py (`reproduce`), which say what they do on the log and print their results.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
-from . import aggregate, data, expected, paper, pipeline, provenance, tables
-from .commandline import PROG, positive_float, positive_int, run_command
-from .errors import EXIT_FAILURE, EXIT_OK, ConfigError
+from . import aggregate, commands, data, expected, paper, pipeline
+from .commandline import (
+    PROG,
+    output_options,
+    positive_float,
+    positive_int,
+    progress_enabled,
+    run_cli,
+)
+from .commands import Paths
+from .errors import ConfigError
 from .grid import (
     DEFAULT_GRID,
     EXECUTORS,
     RUNS_ROOT,
-    Grid,
-    load_grid,
     parse_list,
     parse_seeds,
 )
-from .records import ENV_FILE, METRICS_FILE
-from .stats import MIN_BOOTSTRAP
+
+Handler: TypeAlias = Callable[[argparse.Namespace], int]
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def say(line: str) -> None:
-    print(line, file=sys.stderr)
+def paths(args: argparse.Namespace) -> Paths:
+    return Paths(args.grid, args.runs, args.manifest, args.summary, args.expected)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    pipeline.reproduce(
+        paths(args),
+        ci=args.ci,
+        bootstrap_seed=args.bootstrap_seed,
+        strict=args.strict,
+        overfull_limit=args.overfull_limit,
+        executor=args.executor,
+        jobs=args.jobs,
+        progress=progress_enabled(args),
+    )
+    return 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    commands.run_grid(
+        paths(args),
+        resume=args.resume,
+        methods=args.method,
+        configs=args.config,
+        seeds=args.seeds,
+        executor=args.executor,
+        jobs=args.jobs,
+        progress=progress_enabled(args),
+    )
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    commands.aggregate_runs(paths(args), ci=args.ci, bootstrap_seed=args.bootstrap_seed)
+    return 0
+
+
+def cmd_compute_report(args: argparse.Namespace) -> int:
+    commands.print_compute_report(paths(args))
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    commands.write_tables(paths(args))
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    if args.list:
+        commands.list_figures()
+    else:
+        commands.draw_figures(paths(args), args.only)
+    return 0
+
+
+def cmd_check_results(args: argparse.Namespace) -> int:
+    commands.check_results(paths(args))
+    return 0
+
+
+def cmd_update_expected(args: argparse.Namespace) -> int:
+    commands.update_expected(paths(args), dict(args.tolerance or []))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    commands.print_status(paths(args))
+    return 0
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    commands.build_paper(strict=args.strict, overfull_limit=args.overfull_limit)
+    return 0
+
+
+def cmd_check_paper(args: argparse.Namespace) -> int:
+    commands.check_paper()
+    return 0
+
+
+def cmd_verify_data(args: argparse.Namespace) -> int:
+    commands.verify_data(paths(args))
+    return 0
+
+
+def cmd_fetch_full(args: argparse.Namespace) -> int:
+    commands.fetch_full(paths(args))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Experiments x seeds -> summary -> tables, figures -> checked "
+        "results -> paper.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    _add_reproduce(commands)
+    _add_grid(commands)
+    _add_aggregate(commands)
+    _add_compute_report(commands)
+    _add_tables(commands)
+    _add_figures(commands)
+    _add_check_results(commands)
+    _add_update_expected(commands)
+    _add_status(commands)
+    _add_paper(commands)
+    _add_check_paper(commands)
+    _add_verify_data(commands)
+    _add_fetch_full(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser(), argv)
+
+
+def _command(
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    text: str,
+    *,
+    progress: bool = False,
+) -> argparse.ArgumentParser:
+    """A subcommand with the output options and the file options every command takes;
+    `progress` where it draws a bar."""
+    parents = [output_options(progress=progress), _path_options()]
+    sub = commands.add_parser(name, help=text, description=text, parents=parents)
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _add_reproduce(commands: Commands) -> None:
+    sub = _command(
+        commands,
+        "reproduce",
+        cmd_reproduce,
+        "everything, in order, each step only if its inputs changed: grid (missing, "
+        "failed or stale runs), aggregate, check-results, tables, figures, paper",
+        progress=True,
+    )
+    _executor_options(sub)
+    _stats_options(sub)
+    _paper_options(sub)
+
+
+def _add_grid(commands: Commands) -> None:
+    sub = _command(
+        commands,
+        "grid",
+        cmd_grid,
+        "run the grid's runs (each its own folder)",
+        progress=True,
+    )
+    _executor_options(sub)
+    sub.add_argument(
+        "--method", type=_listed(parse_list), help="only these methods (a,b)"
+    )
+    sub.add_argument(
+        "--config", type=_listed(parse_list), help="only these configs (a,b)"
+    )
+    sub.add_argument(
+        "--seeds", type=_listed(parse_seeds), help="only these seeds (0,1 or 0-4)"
+    )
+    sub.add_argument(
+        "--resume",
+        action="store_true",
+        help="run only missing, failed or changed runs; finished ones are kept",
+    )
+
+
+def _add_aggregate(commands: Commands) -> None:
+    _stats_options(
+        _command(
+            commands,
+            "aggregate",
+            cmd_aggregate,
+            "summarize the runs into results/summary.csv and the compute report",
+        )
+    )
+
+
+def _add_compute_report(commands: Commands) -> None:
+    _command(
+        commands,
+        "compute-report",
+        cmd_compute_report,
+        "print the compute the grid's runs used",
+    )
+
+
+def _add_tables(commands: Commands) -> None:
+    _command(
+        commands,
+        "tables",
+        cmd_tables,
+        "write the Markdown and LaTeX tables, the number macros and README's table",
+    )
+
+
+def _add_figures(commands: Commands) -> None:
+    sub = _command(
+        commands, "figures", cmd_figures, "draw the paper's figures (PNG and PDF)"
+    )
+    sub.add_argument(
+        "--only", type=_listed(parse_list), help="only these figures (a,b)"
+    )
+    sub.add_argument(
+        "--list", action="store_true", help="list each figure and its script"
+    )
+
+
+def _add_check_results(commands: Commands) -> None:
+    _command(
+        commands,
+        "check-results",
+        cmd_check_results,
+        "compare the summary and every run's metrics with results/expected.json",
+    )
+
+
+def _add_update_expected(commands: Commands) -> None:
+    sub = _command(
+        commands,
+        "update-expected",
+        cmd_update_expected,
+        "record the summary and every run's metrics hash as results/expected.json "
+        "(the only command that writes it)",
+    )
+    sub.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        action="append",
+        metavar="METRIC=NUMBER",
+        help="a tolerance instead of the one derived from the spread (repeatable)",
+    )
+
+
+def _add_status(commands: Commands) -> None:
+    _command(
+        commands,
+        "status",
+        cmd_status,
+        "list every run of the grid: ok, stale (and why), failed, unfinished, missing",
+    )
+
+
+def _add_paper(commands: Commands) -> None:
+    _paper_options(
+        _command(
+            commands,
+            "paper",
+            cmd_paper,
+            "build paper/ms.pdf with latexmk or tectonic",
+        )
+    )
+
+
+def _add_check_paper(commands: Commands) -> None:
+    _command(
+        commands,
+        "check-paper",
+        cmd_check_paper,
+        "paper macros, checklist answers and CITATION.cff",
+    )
+
+
+def _add_verify_data(commands: Commands) -> None:
+    _command(
+        commands,
+        "verify-data",
+        cmd_verify_data,
+        "check each dataset against data/MANIFEST.sha256",
+    )
+
+
+def _add_fetch_full(commands: Commands) -> None:
+    _command(
+        commands,
+        "fetch-full",
+        cmd_fetch_full,
+        "download the full-size data set (never part of reproduce)",
+    )
+
+
+def _path_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("files")
+    group.add_argument(
+        "--grid",
+        type=Path,
+        default=DEFAULT_GRID,
+        help="grid file (default: %(default)s)",
+    )
+    group.add_argument(
+        "--runs",
+        type=Path,
+        default=RUNS_ROOT,
+        help="run folders root (default: %(default)s)",
+    )
+    group.add_argument(
+        "--manifest", type=Path, default=data.MANIFEST, help="dataset checksums"
+    )
+    group.add_argument(
+        "--summary", type=Path, default=aggregate.SUMMARY, help="summary CSV"
+    )
+    group.add_argument(
+        "--expected", type=Path, default=expected.EXPECTED, help="expected results"
+    )
+    return parent
+
+
+def _executor_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--jobs", type=positive_int, help="parallel runs (pool executor)")
+    sub.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        help="pool (this machine), slurm or submitit-local (default: the grid file's)",
+    )
+
+
+def _stats_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--ci",
+        choices=("t", "bootstrap"),
+        default="t",
+        help="confidence interval: Student t, or a seeded bootstrap (n >= 10)",
+    )
+    sub.add_argument(
+        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap"
+    )
+
+
+def _paper_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail, instead of skipping, when no TeX engine is installed",
+    )
+    sub.add_argument(
+        "--overfull-limit",
+        type=positive_float,
+        default=paper.OVERFULL_LIMIT_PT,
+        metavar="PT",
+        help="fail on a box this many points past the margin (default: %(default)s)",
+    )
 
 
 def _listed(
     parse: Callable[[str], list[str]] | Callable[[str], list[int]],
 ) -> Callable[[str], object]:
+    """The list parser as an argparse type: a bad list is argparse's usage error."""
+
     def convert(text: str) -> object:
         try:
             return parse(text)
@@ -46,132 +397,6 @@ def _listed(
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return convert
-
-
-def cmd_grid(args: argparse.Namespace) -> int:
-    grid = load_grid(args.grid)
-    runs = grid.runs(
-        args.runs, methods=args.method, configs=args.config, seeds=args.seeds
-    )
-    executor = args.executor or str(grid.executor.get("name", "pool"))
-    # One process by default: for runs of a second, starting workers costs more.
-    jobs = args.jobs or int(grid.executor.get("jobs", 1))
-    from . import sweep  # torch: imported by the commands that train only
-
-    started = time.perf_counter()
-    outcomes = sweep.run_grid(
-        runs,
-        resume=args.resume,
-        executor=executor,
-        jobs=jobs,
-        slurm=dict(grid.executor.get("slurm") or {}),
-        parallelism=grid.executor.get("parallelism"),
-        manifest=args.manifest,
-    )
-    counts = {
-        status: sum(o.status == status for o in outcomes)
-        for status in ("ok", "failed", "skipped")
-    }
-    say(
-        f"grid {grid.name}: {len(outcomes)} runs: {counts['ok']} ok, "
-        f"{counts['failed']} failed, {counts['skipped']} reused "
-        f"({time.perf_counter() - started:.1f} s, {executor}"
-        + (f", {jobs} jobs)" if executor == "pool" else ")")
-    )
-    return EXIT_FAILURE if counts["failed"] else EXIT_OK
-
-
-def cmd_aggregate(args: argparse.Namespace) -> int:
-    grid = load_grid(args.grid)
-    good, stale = aggregate.good_runs(grid, args.runs, args.manifest)
-    rows = aggregate.summarize_grid(
-        grid, args.runs, ci=args.ci, seed=args.bootstrap_seed, good=good
-    )
-    path = aggregate.write_summary(rows, args.summary)
-    tests_path = aggregate.write_tests(
-        aggregate.compare_methods(grid, good), args.summary.with_name("tests.csv")
-    )
-    incomplete = sorted(
-        {
-            f"{r.method}/{r.config} {r.n_ok}/{r.n_total}"
-            for r in rows
-            if r.n_ok < r.n_total
-        }
-    )
-    say(f"wrote {path} ({len(rows)} rows) and {tests_path}")
-    if stale:
-        say(
-            f"left out {len(stale)} stale runs (`{PROG} grid --resume` reruns them): "
-            + "; ".join(stale)
-        )
-    if incomplete:
-        say("incomplete cells (good runs/planned): " + ", ".join(incomplete))
-    kept_t = [r for r in rows if args.ci == "bootstrap" and r.ci_method == "t"]
-    if kept_t:
-        say(
-            f"{len(kept_t)} cells have fewer than {MIN_BOOTSTRAP} good runs: "
-            "they keep the Student t interval"
-        )
-    say(
-        aggregate.write_compute_report(
-            aggregate.compute_report(grid, args.runs)
-        ).splitlines()[0]
-    )
-    return EXIT_OK
-
-
-def cmd_compute_report(args: argparse.Namespace) -> int:
-    grid = load_grid(args.grid)
-    print(
-        aggregate.write_compute_report(aggregate.compute_report(grid, args.runs)),
-        end="",
-    )
-    return EXIT_OK
-
-
-def cmd_tables(args: argparse.Namespace) -> int:
-    settings = load_grid(args.grid).shared_settings()
-    tests = args.summary.with_name("tests.csv")
-    for path in tables.write_tables(args.summary, tests=tests, settings=settings):
-        say(f"wrote {path}")
-    return EXIT_OK
-
-
-def cmd_figures(args: argparse.Namespace) -> int:
-    from . import figures  # matplotlib: imported by the command that draws only
-
-    if args.list:
-        print("\n".join(figures.describe()))
-        return EXIT_OK
-    unknown = sorted(set(args.only or []) - set(figures.FIGURES))
-    if unknown:
-        raise ConfigError(
-            f"figure {unknown[0]}: expected one of {', '.join(figures.FIGURES)}"
-        )
-    grid = load_grid(args.grid)
-    for path in figures.write_figures(grid, args.summary, args.runs, only=args.only):
-        say(f"wrote {path}")
-    return EXIT_OK
-
-
-def cmd_check_results(args: argparse.Namespace) -> int:
-    wanted = expected.load_expected(args.expected)
-    grid = load_grid(args.grid)
-    good, _ = aggregate.good_runs(grid, args.runs, args.manifest)
-    lines = expected.compare(
-        aggregate.read_summary(args.summary), wanted, [run for run, _ in good]
-    )
-    print(expected.difference_table(lines))
-    bad = [line for line in lines if not line.ok]
-    if bad:
-        say(
-            f"check-results: {len(bad)} of {len(lines)} cells and runs differ from "
-            f"{args.expected}; if the change is intended, `{PROG} update-expected` "
-            "records it (commit it with a reason)"
-        )
-        return EXIT_FAILURE
-    say(f"check-results: all {len(lines)} cells and runs match {args.expected}")
-    return EXIT_OK
 
 
 def _tolerance(text: str) -> tuple[str, float]:
@@ -185,374 +410,3 @@ def _tolerance(text: str) -> tuple[str, float]:
             f"{text!r}: expected metric=number, such as test_accuracy=0.001"
         )
     return metric, number
-
-
-def cmd_update_expected(args: argparse.Namespace) -> int:
-    rows = aggregate.read_summary(args.summary)
-    grid = load_grid(args.grid)
-    good, stale = aggregate.good_runs(grid, args.runs, args.manifest)
-    if stale:
-        raise ConfigError(
-            f"{len(stale)} runs are stale ({stale[0]}, ...): "
-            f"`{PROG} reproduce` first, then update-expected"
-        )
-    path = expected.update_expected(
-        rows, [run for run, _ in good], args.expected, dict(args.tolerance or [])
-    )
-    say(f"wrote {path} from {args.summary} and {len(good)} runs")
-    return EXIT_OK
-
-
-def cmd_paper(args: argparse.Namespace) -> int:
-    say(paper.build(strict=args.strict, overfull_limit=args.overfull_limit))
-    return EXIT_OK
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    grid = load_grid(args.grid)
-    found = provenance.states(grid.runs(args.runs), args.manifest)
-    for state in found:
-        why = f" ({', '.join(state.reasons)})" if state.reasons else ""
-        print(f"{state.run.label}  {state.state}{why}")
-    counts = {
-        name: sum(s.state == name for s in found)
-        for name in ("ok", "stale", "failed", "unfinished", "missing")
-    }
-    say(
-        f"grid {grid.name}: {len(found)} runs: "
-        + ", ".join(f"{count} {name}" for name, count in counts.items() if count)
-    )
-    return EXIT_OK
-
-
-def cmd_check_paper(args: argparse.Namespace) -> int:
-    paper.check_macros()
-    count = paper.check_checklist()
-    problems = paper.check_citation()
-    if problems:
-        raise paper.PaperError(f"{paper.CITATION}: " + "; ".join(problems))
-    say(
-        f"paper macros defined, {count} checklist answers given, {paper.CITATION} valid"
-    )
-    return EXIT_OK
-
-
-def cmd_verify_data(args: argparse.Namespace) -> int:
-    grid = load_grid(args.grid)
-    for name in sorted({run.config.data.name for run in grid.runs(args.runs)}):
-        data.load(name, args.manifest)
-        say(f"{name}: sha256 matches {args.manifest}")
-    return EXIT_OK
-
-
-def cmd_fetch_full(args: argparse.Namespace) -> int:
-    say(data.fetch_full(manifest=args.manifest))
-    return EXIT_OK
-
-
-def _runs_files(grid: Grid, root: Path) -> list[Path]:
-    return [
-        run.run_dir / name
-        for run in grid.runs(root)
-        for name in (ENV_FILE, METRICS_FILE)
-    ]
-
-
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    grid = load_grid(args.grid)
-    steps = pipeline.Steps(args.runs)
-    code = provenance.code_hash()
-    ran: list[str] = []
-    reused: list[str] = []
-
-    say("== grid")
-    for name in sorted({run.config.data.name for run in grid.runs(args.runs)}):
-        data.load(name, args.manifest)
-    found = provenance.states(grid.runs(args.runs), args.manifest)
-    grid_ok = True
-    if all(state.reusable for state in found):
-        say(f"all {len(found)} runs finished with this config, code and data: reused")
-        reused.append(f"grid ({len(found)} runs)")
-    else:
-        grid_ok = cmd_grid(args) == EXIT_OK
-        ran.append("grid")
-
-    def stage(
-        name: str,
-        handler: Callable[[argparse.Namespace], int],
-        inputs: list[Path],
-        options: dict[str, object],
-        outputs: Callable[[], list[Path]],
-    ) -> bool:
-        say(f"== {name}")
-        key = pipeline.fingerprint(inputs, {**options, "code": code})
-        if steps.up_to_date(name, key):
-            say(f"{name}: inputs unchanged, outputs as written: reused")
-            reused.append(name)
-            return True
-        steps.forget(name)
-        ok = handler(args) == EXIT_OK
-        ran.append(name)
-        if ok:
-            steps.record(name, key, [path for path in outputs() if path.is_file()])
-        return ok
-
-    tests_csv = args.summary.with_name("tests.csv")
-    ok = stage(
-        "aggregate",
-        cmd_aggregate,
-        [args.grid, args.manifest, *_runs_files(grid, args.runs)],
-        {"ci": args.ci, "bootstrap_seed": args.bootstrap_seed},
-        lambda: [
-            args.summary,
-            tests_csv,
-            aggregate.COMPUTE_JSON,
-            aggregate.COMPUTE_MD,
-        ],
-    )
-    say("== check-results")
-    checked = ok and cmd_check_results(args) == EXIT_OK
-    ran.append("check-results")
-    if not (grid_ok and checked):
-        failed = "grid" if not grid_ok else "check-results"
-        say(
-            f"reproduce: stopped after {failed} failed, before anything is published "
-            "from these results (tables, README, figures and paper unchanged); "
-            f"{time.perf_counter() - started:.1f} s"
-        )
-        return EXIT_FAILURE
-    published = stage(
-        "tables",
-        cmd_tables,
-        [args.summary, tests_csv, args.grid],
-        {},
-        lambda: [
-            tables.TABLE_MD,
-            tables.TABLE_TEX,
-            tables.TESTS_TEX,
-            tables.NUMBERS_TEX,
-            tables.README,
-        ],
-    ) and stage(
-        "figures",
-        cmd_figures,
-        [args.summary, args.grid, *_runs_files(grid, args.runs)],
-        {"only": args.only},
-        lambda: sorted(paper.PAPER_DIR.glob("figures/*")),
-    )
-    if not published:
-        return EXIT_FAILURE
-    say("== paper")
-    engine = paper.tex_engine()
-    inputs = [
-        *paper.tex_sources(),
-        *sorted(paper.PAPER_DIR.glob("generated/*")),
-        *sorted(paper.PAPER_DIR.glob("*.bib")),
-        *sorted(paper.PAPER_DIR.glob("figures/*.pdf")),
-        paper.CHECKLIST,
-    ]
-    key = pipeline.fingerprint(
-        inputs,
-        {
-            "engine": engine,
-            "epoch": paper.source_date_epoch(),
-            "strict": args.strict,
-            "overfull": args.overfull_limit,
-            "code": code,
-        },
-    )
-    if engine is not None and steps.up_to_date("paper", key):
-        say("paper: inputs unchanged, paper/ms.pdf as built: reused")
-        reused.append("paper")
-    else:
-        steps.forget("paper")
-        paper.check_checklist()
-        say(paper.build(strict=args.strict, overfull_limit=args.overfull_limit))
-        ran.append("paper" if engine else "paper (skipped: no TeX)")
-        if engine is not None:
-            steps.record("paper", key, [paper.MAIN_PDF])
-    elapsed = time.perf_counter() - started
-    say(
-        f"reproduce: done in {elapsed:.1f} s; ran: {', '.join(ran) or 'nothing'}; "
-        f"reused: {', '.join(reused) or 'nothing'}"
-    )
-    return EXIT_OK
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Experiments x seeds -> summary -> tables, figures -> checked "
-        "results -> paper.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-
-    paths = argparse.ArgumentParser(add_help=False)
-    paths.add_argument(
-        "--grid",
-        type=Path,
-        default=DEFAULT_GRID,
-        help="grid file (default: %(default)s)",
-    )
-    paths.add_argument(
-        "--runs",
-        type=Path,
-        default=RUNS_ROOT,
-        help="run folders root (default: %(default)s)",
-    )
-    paths.add_argument(
-        "--manifest", type=Path, default=data.MANIFEST, help="dataset checksums"
-    )
-    paths.add_argument(
-        "--summary", type=Path, default=aggregate.SUMMARY, help="summary CSV"
-    )
-    paths.add_argument(
-        "--expected", type=Path, default=expected.EXPECTED, help="expected results"
-    )
-
-    running = argparse.ArgumentParser(add_help=False)
-    running.add_argument(
-        "--jobs", type=positive_int, help="parallel runs (pool executor)"
-    )
-    running.add_argument(
-        "--executor",
-        choices=EXECUTORS,
-        help="pool (this machine), slurm or submitit-local (default: the grid file's)",
-    )
-    selecting = argparse.ArgumentParser(add_help=False)
-    selecting.add_argument(
-        "--method", type=_listed(parse_list), help="only these methods (a,b)"
-    )
-    selecting.add_argument(
-        "--config", type=_listed(parse_list), help="only these configs (a,b)"
-    )
-    selecting.add_argument(
-        "--seeds", type=_listed(parse_seeds), help="only these seeds (0,1 or 0-4)"
-    )
-    stats = argparse.ArgumentParser(add_help=False)
-    stats.add_argument(
-        "--ci",
-        choices=("t", "bootstrap"),
-        default="t",
-        help="confidence interval: Student t, or a seeded bootstrap (n >= 10)",
-    )
-    stats.add_argument(
-        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap"
-    )
-    drawing = argparse.ArgumentParser(add_help=False)
-    drawing.add_argument(
-        "--only", type=_listed(parse_list), help="only these figures (a,b)"
-    )
-    drawing.add_argument(
-        "--list", action="store_true", help="list each figure and its script"
-    )
-    building = argparse.ArgumentParser(add_help=False)
-    building.add_argument(
-        "--strict",
-        action="store_true",
-        help="fail, instead of skipping, when no TeX engine is installed",
-    )
-    building.add_argument(
-        "--overfull-limit",
-        type=positive_float,
-        default=paper.OVERFULL_LIMIT_PT,
-        metavar="PT",
-        help="fail on a box this many points past the margin (default: %(default)s)",
-    )
-
-    def add(
-        name: str,
-        handler: Callable[[argparse.Namespace], int],
-        text: str,
-        *parents: argparse.ArgumentParser,
-    ) -> None:
-        sub = commands.add_parser(
-            name, help=text, description=text, parents=[paths, *parents]
-        )
-        sub.set_defaults(handler=handler)
-
-    add(
-        "reproduce",
-        cmd_reproduce,
-        "everything, in order, each step only if its inputs changed: grid (missing, "
-        "failed or stale runs), aggregate, check-results, tables, figures, paper",
-        running,
-        stats,
-        building,
-    )
-    # reproduce brings everything up to date: like `make`, it reruns only what changed.
-    commands.choices["reproduce"].set_defaults(
-        resume=True, method=None, config=None, seeds=None, only=None, list=False
-    )
-    add(
-        "grid",
-        cmd_grid,
-        "run the grid's runs (each its own folder)",
-        running,
-        selecting,
-    )
-    commands.choices["grid"].add_argument(
-        "--resume",
-        action="store_true",
-        help="run only missing, failed or changed runs; finished ones are kept",
-    )
-    add(
-        "aggregate",
-        cmd_aggregate,
-        "summarize the runs into results/summary.csv and the compute report",
-        stats,
-    )
-    add("compute-report", cmd_compute_report, "print the compute the grid's runs used")
-    add(
-        "tables",
-        cmd_tables,
-        "write the Markdown and LaTeX tables, the number macros and README's table",
-    )
-    add("figures", cmd_figures, "draw the paper's figures (PNG and PDF)", drawing)
-    add(
-        "check-results",
-        cmd_check_results,
-        "compare the summary and every run's metrics with results/expected.json",
-    )
-    add(
-        "update-expected",
-        cmd_update_expected,
-        "record the summary and every run's metrics hash as results/expected.json "
-        "(the only command that writes it)",
-    )
-    commands.choices["update-expected"].add_argument(
-        "--tolerance",
-        type=_tolerance,
-        action="append",
-        metavar="METRIC=NUMBER",
-        help="a tolerance instead of the one derived from the spread (repeatable)",
-    )
-    add(
-        "status",
-        cmd_status,
-        "list every run of the grid: ok, stale (and why), failed, unfinished, missing",
-    )
-    add("paper", cmd_paper, "build paper/ms.pdf with latexmk or tectonic", building)
-    add(
-        "check-paper",
-        cmd_check_paper,
-        "paper macros, checklist answers and CITATION.cff",
-    )
-    add(
-        "verify-data",
-        cmd_verify_data,
-        "check each dataset against data/MANIFEST.sha256",
-    )
-    add(
-        "fetch-full",
-        cmd_fetch_full,
-        "download the full-size data set (never part of reproduce)",
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    return run_command(lambda: handler(args))

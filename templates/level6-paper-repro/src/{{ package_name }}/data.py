@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_bytes_atomic, write_text_atomic
-from .errors import ConfigError
+from .errors import ConfigError, ServiceError
 
 MANIFEST = Path("data") / "MANIFEST.sha256"
 FULL_DIR = Path("data") / "full"
@@ -158,7 +158,7 @@ def fetch_full(urls: dict[str, str] = FULL_URLS, manifest: Path = MANIFEST) -> s
             with urllib.request.urlopen(url, timeout=60) as response:
                 write_bytes_atomic(FULL_DIR / name, response.read())
         except (urllib.error.URLError, OSError) as error:
-            raise ConfigError(f"cannot download {url}: {error}") from None
+            raise ServiceError(f"cannot download {url}: {error}") from None
     actual = checksum(_optdigits())
     entries = read_manifest(manifest)
     expected = entries.get("optdigits")

@@ -28,7 +28,7 @@ from typing import Any
 
 from .aggregate import Row
 from .atomic import write_json_atomic
-from .errors import ConfigError
+from .errors import BlockedError, ConfigError, Error
 from .grid import Run
 from .metrics import METRICS
 from .records import METRICS_FILE
@@ -39,6 +39,15 @@ TOLERANCE_FLOOR = 1e-6
 # Numbers of metrics.json that are not a metric (training loss, curves) may differ by
 # this share of their size, what floating-point order changes on other hardware.
 OTHER_RELATIVE = 1e-6
+
+
+class MismatchError(Error):
+    """The results differ from the expected ones (exit 1); the table says where."""
+
+
+class EditedByHandError(BlockedError):
+    """The expected file is not what `update-expected` wrote: it must be written again
+    (or restored from git) before anything is checked against it."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +87,10 @@ def load_expected(path: Path = EXPECTED) -> dict[str, Any]:
             "'sha256'; `update-expected` writes it"
         )
     if value.get("sha256") != content_hash(value):
-        raise ConfigError(
+        raise EditedByHandError(
             f"{path}: its content does not match its recorded sha256: it was edited "
-            "by hand; only `update-expected` writes it"
+            "by hand; only `update-expected` writes it (restore it from git, or "
+            "record the current results with `update-expected`)"
         )
     for metric, tolerance in value["tolerance"].items():
         if (

@@ -16,21 +16,83 @@ executor: {name: pool, jobs: 2}
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
+from pydantic import Field, field_validator
 
-from .config import Config, config_hash, flatten, resolve
+from .config import MAX_SEED, Config, config_hash, resolve
+from .configfile import Settings, display_path, flatten, read_yaml_mapping, validate
 from .errors import ConfigError
 
 DEFAULT_GRID = Path("configs") / "grid.yaml"
 RUNS_ROOT = Path("runs")
-EXECUTORS = ("pool", "slurm", "submitit-local")
+ExecutorName = Literal["pool", "slurm", "submitit-local"]
+EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TOP_KEYS = {"name", "seeds", "base", "methods", "configs", "executor"}
+_NAME_RULE = "letters, digits, '.', '_' and '-' (the first a letter or digit)"
+
+
+def _one_config() -> dict[str, dict[str, Any]]:
+    """A grid without configs runs each method under the defaults alone."""
+    return {"default": {}}
+
+
+class ExecutorSettings(Settings):
+    name: ExecutorName = "pool"
+    jobs: int = Field(default=1, ge=1)  # processes of the pool executor
+    parallelism: int | None = Field(default=None, ge=1)  # submitit: runs at once
+    slurm: dict[str, Any] = Field(default_factory=dict)  # submitit's parameters
+
+    @field_validator("slurm", mode="before")
+    @classmethod
+    def _empty_slurm(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class GridFile(Settings):
+    """What configs/grid.yaml may hold; each method's and config's settings are keys
+    of config.Config, checked when the runs are resolved."""
+
+    name: str
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(min_length=1)
+    base: dict[str, Any] = Field(default_factory=dict)
+    methods: dict[str, dict[str, Any]] = Field(min_length=1)
+    configs: dict[str, dict[str, Any]] = Field(
+        default_factory=_one_config, min_length=1
+    )
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"must be a folder name of {_NAME_RULE}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _different(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("must all differ")
+        return value
+
+    # `base:` or `baseline:` with nothing after it is YAML's null: no settings.
+    @field_validator("base", "executor", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("methods", "configs", mode="before")
+    @classmethod
+    def _named_settings(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        for name in value:
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise ValueError(f"{name!r} must be a folder name of {_NAME_RULE}")
+        return {name: {} if given is None else given for name, given in value.items()}
 
 
 @dataclass(frozen=True)
@@ -60,7 +122,7 @@ class Grid:
     methods: dict[str, dict[str, Any]]
     configs: dict[str, dict[str, Any]]
     base: dict[str, Any] = field(default_factory=dict)
-    executor: dict[str, Any] = field(default_factory=dict)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     source: Path = DEFAULT_GRID
 
     def runs(
@@ -70,7 +132,6 @@ class Grid:
         methods: list[str] | None = None,
         configs: list[str] | None = None,
         seeds: list[int] | None = None,
-        overrides: Mapping[str, Any] | None = None,
     ) -> list[Run]:
         """Every run, or those of the given methods, configs and seeds."""
         chosen_methods = _subset(methods, list(self.methods), "method", self.source)
@@ -79,22 +140,32 @@ class Grid:
         runs = []
         for method in chosen_methods:
             for name in chosen_configs:
-                layers = [
-                    self.base,
-                    self.methods[method],
-                    self.configs[name],
-                    overrides or {},
-                ]
                 for seed in chosen_seeds:
-                    try:
-                        config = resolve(*layers, seed=seed)
-                    except ConfigError as error:
-                        raise ConfigError(
-                            f"{self.source}: {method}/{name}: {error}"
-                        ) from None
+                    config = self.resolve(method, name, seed)
                     folder = root / self.name / method / name / f"seed={seed}"
                     runs.append(Run(self.name, method, name, seed, config, folder))
         return runs
+
+    def resolve(self, method: str, config: str, seed: int) -> Config:
+        """The settings of one run: the defaults, then the grid's base, method and
+        config, then the seed. A problem names the section of the grid file that
+        brought it: the first whose settings, added to those before, are refused."""
+        layers = {
+            "base": self.base,
+            f"methods.{method}": self.methods[method],
+            f"configs.{config}": self.configs[config],
+        }
+        where = display_path(self.source)
+        try:
+            return resolve(*layers.values(), {"seed": seed}, where=where)
+        except ConfigError:
+            sections = list(layers)
+            for count, section in enumerate(sections, start=1):
+                resolve(
+                    *[layers[name] for name in sections[:count]],
+                    where=f"{where}: {section}",
+                )
+            raise
 
     def shared_settings(self) -> dict[str, str]:
         """Every setting with one value in all runs but the seed (the paper's constants,
@@ -111,63 +182,17 @@ class Grid:
 
 
 def load_grid(path: Path = DEFAULT_GRID) -> Grid:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such grid file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        reason = str(error).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML ({reason})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with name, seeds and methods")
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {unknown[0]} "
-            f"(expected {', '.join(sorted(_TOP_KEYS))})"
-        )
-    name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(
-            f"{path}: name={name!r}: expected letters, digits, '.', '_' or '-'"
-        )
-    seeds = raw.get("seeds")
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
-        )
-        or len(set(seeds)) != len(seeds)
-    ):
-        raise ConfigError(
-            f"{path}: seeds={seeds!r}: expected a list of different whole numbers >= 0"
-        )
+    """The grid file, checked: its own keys, then every run's settings."""
+    settings = validate(GridFile, read_yaml_mapping(path), where=display_path(path))
     grid = Grid(
-        name=name,
-        seeds=list(seeds),
-        methods=_named_overrides(raw.get("methods"), "methods", path),
-        configs=_named_overrides(raw.get("configs", {"default": {}}), "configs", path),
-        base=_mapping(raw.get("base", {}), "base", path),
-        executor=_mapping(raw.get("executor", {}), "executor", path),
+        name=settings.name,
+        seeds=settings.seeds,
+        methods=settings.methods,
+        configs=settings.configs,
+        base=settings.base,
+        executor=settings.executor,
         source=path,
     )
-    executor = grid.executor.get("name", "pool")
-    if executor not in EXECUTORS:
-        raise ConfigError(
-            f"{path}: executor.name={executor!r}: "
-            f"expected one of {', '.join(EXECUTORS)}"
-        )
-    parallelism = grid.executor.get("parallelism")
-    if parallelism is not None and (
-        not isinstance(parallelism, int)
-        or isinstance(parallelism, bool)
-        or parallelism < 1
-    ):
-        raise ConfigError(
-            f"{path}: executor.parallelism={parallelism!r}: "
-            "expected a whole number >= 1"
-        )
     grid.runs()  # every run's config resolves, or the file is refused now
     return grid
 
@@ -202,24 +227,3 @@ def _subset(
             listed = ", ".join(map(str, available))
             raise ConfigError(f"{what} {item}: not in {source} (it has {listed})")
     return [item for item in available if item in chosen]
-
-
-def _mapping(value: Any, key: str, path: Path) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {key}: expected a mapping of settings")
-    return value
-
-
-def _named_overrides(value: Any, key: str, path: Path) -> dict[str, dict[str, Any]]:
-    if not isinstance(value, dict) or not value:
-        raise ConfigError(f"{path}: {key}: expected a mapping of names to settings")
-    result = {}
-    for name, overrides in value.items():
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigError(
-                f"{path}: {key}.{name}: names use letters, digits, '.', '_', '-'"
-            )
-        result[name] = _mapping(overrides, f"{key}.{name}", path)
-    return result

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import EXIT_FAILURE, ConfigError, Error
+from .errors import ConfigError, Error
 from .tables import NUMBERS_TEX, defined_macros, used_generated_macros
 
 PAPER_DIR = Path("paper")
@@ -43,9 +43,7 @@ REFERENCES_LABEL = "references"  # \\label{references} just before the bibliogra
 
 
 class PaperError(Error):
-    """The paper does not build, or uses numbers nothing generates."""
-
-    exit_code = EXIT_FAILURE
+    """The paper does not build, or uses numbers nothing generates (exit 1)."""
 
 
 def tex_sources(main: Path = MAIN_TEX) -> list[Path]:

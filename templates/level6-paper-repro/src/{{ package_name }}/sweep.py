@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib.metadata
+import logging
 import multiprocessing
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -44,6 +44,8 @@ from .records import CONFIG_FILE, ENV_FILE, LOG_FILE, read_env
 from .runs import write_metrics
 from .runtime import environment
 from .train import train
+
+log = logging.getLogger(__name__)
 
 # Runs submitted to submitit-local at once, unless the grid file says: one per core.
 LOCAL_PARALLELISM = max(
@@ -119,19 +121,19 @@ def execute_run(run: Run, context: dict[str, Any]) -> Outcome:
     write_json_atomic(run.run_dir / ENV_FILE, record, sort_keys=True)
     error = None
     with open(run.run_dir / LOG_FILE, "w", encoding="utf-8") as log_file:
-        log = _logger(log_file)
-        log(f"run {run.label} (config {run.config_hash[:12]})")
+        run_log = _file_writer(log_file)
+        run_log(f"run {run.label} (config {run.config_hash[:12]})")
         try:
-            metrics = train(run.config, log, Path(context["manifest"]))
+            metrics = train(run.config, run_log, Path(context["manifest"]))
             write_metrics(run.run_dir, metrics)
             status = "ok"
         except Exception as exc:  # a failed run is a result to record, not a crash
             status = "failed"
             error = f"{type(exc).__name__}: {exc}"
             log_file.write(traceback.format_exc())
-            log(f"failed: {error}")
+            run_log(f"failed: {error}")
         wall = time.perf_counter() - started
-        log(f"{status} in {wall:.2f} s")
+        run_log(f"{status} in {wall:.2f} s")
     record.update(
         status=status,
         error=error,
@@ -156,12 +158,14 @@ def _device_used() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _logger(file: TextIO) -> Callable[[str], None]:
-    def log(line: str) -> None:
+def _file_writer(file: TextIO) -> Callable[[str], None]:
+    """train()'s `log`: the run's own lines go to its log.txt, not to the console."""
+
+    def write(line: str) -> None:
         file.write(line + "\n")
         file.flush()
 
-    return log
+    return write
 
 
 def plan(
@@ -192,10 +196,10 @@ def run_grid(
     slurm: dict[str, Any] | None = None,
     parallelism: int | None = None,
     manifest: Path = data.MANIFEST,
-    show: Callable[[str], None] | None = None,
+    progress: bool | None = None,
 ) -> list[Outcome]:
-    """Run what `plan` says, with the chosen executor; one Outcome per run."""
-    show = show or (lambda line: print(line, file=sys.stderr))
+    """Run what `plan` says, with the chosen executor; one Outcome per run. `progress`
+    is the bar's `enabled`: None draws it on a terminal only."""
     # Checked once, before anything runs: every run's dataset against the manifest.
     for name in sorted({run.config.data.name for run in runs}):
         data.load(name, manifest)
@@ -204,7 +208,7 @@ def run_grid(
         Outcome(s.run.label, "skipped", 0.0, None, s.run.run_dir) for s in reused
     ]
     if reused:
-        show(
+        log.info(
             f"{len(reused)} runs finished before with this config, code and data: "
             "reused"
         )
@@ -212,7 +216,7 @@ def run_grid(
         moved = archive(state.run)
         if moved is not None:
             why = ", ".join(state.reasons) or state.state
-            show(f"{state.run.label}: {state.state} ({why}); moved to {moved}")
+            log.info(f"{state.run.label}: {state.state} ({why}); moved to {moved}")
     if not pending:
         return outcomes
     context = {
@@ -225,32 +229,32 @@ def run_grid(
     }
     to_run = [state.run for state in pending]
     if executor == "pool":
-        outcomes += _run_pool(to_run, context, jobs, show)
+        outcomes += _run_pool(to_run, context, jobs, progress)
     else:
         outcomes += _run_submitit(
-            to_run, context, executor, slurm or {}, parallelism, show
+            to_run, context, executor, slurm or {}, parallelism, progress
         )
     return outcomes
 
 
-def _report(outcome: Outcome, bar: ProgressBar, show: Callable[[str], None]) -> None:
+def _report(outcome: Outcome, bar: ProgressBar) -> None:
     bar.update(status=outcome.status)
     if outcome.status == "failed":
-        show(
+        log.warning(
             f"FAILED {outcome.label}: {outcome.error} "
             f"(log: {outcome.run_dir / LOG_FILE})"
         )
 
 
 def _run_pool(
-    pending: list[Run], context: dict[str, Any], jobs: int, show: Callable[[str], None]
+    pending: list[Run], context: dict[str, Any], jobs: int, progress: bool | None
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    with ProgressBar(len(pending), "runs") as bar:
+    with ProgressBar(len(pending), "runs", enabled=progress) as bar:
         if jobs == 1:
             for run in pending:
                 outcomes.append(execute_run(run, context))
-                _report(outcomes[-1], bar, show)
+                _report(outcomes[-1], bar)
             return outcomes
         # spawn, not fork: a forked copy of a process that already ran torch can hang.
         spawn = multiprocessing.get_context("spawn")
@@ -258,7 +262,7 @@ def _run_pool(
             futures = {pool.submit(execute_run, run, context): run for run in pending}
             for future in concurrent.futures.as_completed(futures):
                 outcomes.append(outcome_of(future, futures[future]))
-                _report(outcomes[-1], bar, show)
+                _report(outcomes[-1], bar)
     return outcomes
 
 
@@ -312,7 +316,7 @@ def _run_submitit(
     executor: str,
     slurm: dict[str, Any],
     parallelism: int | None,
-    show: Callable[[str], None],
+    progress: bool | None,
 ) -> list[Outcome]:
     try:
         import submitit
@@ -330,16 +334,16 @@ def _run_submitit(
         except Exception as exc:  # submitit raises when the job itself died
             outcome = _worker_died(run, f"{type(exc).__name__}: {str(exc)[:300]}")
         outcomes.append(outcome)
-        _report(outcome, bar, show)
+        _report(outcome, bar)
 
-    with ProgressBar(len(pending), "runs") as bar:
+    with ProgressBar(len(pending), "runs", enabled=progress) as bar:
         if executor == "slurm":
             limit = parallelism or SLURM_PARALLELISM
             engine = submitit.AutoExecutor(folder=folder, cluster="slurm")
             # One array job; SLURM itself keeps at most `limit` of its tasks running.
             engine.update_parameters(**slurm, slurm_array_parallelism=limit)
             jobs = engine.map_array(execute_run, pending, [context] * len(pending))
-            show(
+            log.info(
                 f"submitted {len(jobs)} runs to slurm as one array, at most {limit} "
                 f"at once (logs in {folder})"
             )
@@ -349,7 +353,7 @@ def _run_submitit(
             limit = parallelism or LOCAL_PARALLELISM
             engine = submitit.LocalExecutor(folder=folder)
             engine.update_parameters(timeout_min=int(slurm.get("timeout_min", 60)))
-            show(
+            log.info(
                 f"running {len(pending)} runs with submitit-local, "
                 f"at most {limit} at once"
             )
