@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import rebase as rebasing
 from .atomic import write_json_atomic, write_text_atomic
-from .commandline import PROG, run_command
-from .errors import EXIT_FAILURE, EXIT_OK, ConfigError, Error
+from .commandline import PROG, output_options, progress_enabled, run_cli
+from .configfile import display_path, validate
+from .errors import ConfigError, Error
 from .initialise import init, pin_upstream
 from .lint import lint
 from .project import Project, find_project
@@ -40,9 +43,13 @@ from .worktree import (
     write_export,
 )
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr)
+    # What add_subparsers returns; generic only to the type checker.
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+log = logging.getLogger(__name__)
 
 
 def _project(args: argparse.Namespace) -> Project:
@@ -54,23 +61,25 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     pin = project.load_pin()
     fetch(project, pin)
     print(f"fetched {pin.url}: {pin.commit} (tree {pin.tree} as pinned)")
-    return EXIT_OK
+    return 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     project = _project(args)
-    result = apply(project, discard=args.discard)
+    result = apply(project, discard=args.discard, progress=progress_enabled(args))
     if result.kept:
-        log(
-            f"discarded the work tree's unexported commits: {result.kept[:12]}"
-            f" is kept at {PREVIOUS_REF} in {project.work_tree}"
+        log.info(
+            "discarded the work tree's unexported commits: %s is kept at %s in %s",
+            result.kept[:12],
+            PREVIOUS_REF,
+            project.work_tree,
         )
     for position, name in enumerate(result.applied, start=1):
         print(f"applied {position}/{len(result.applied)} {name}")
     for path in result.overlay:
         print(f"overlay {path}")
     print(f"{project.work_tree}: {result.base[:12]} + {len(result.applied)} patch(es)")
-    return EXIT_OK
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -83,23 +92,22 @@ def cmd_export(args: argparse.Namespace) -> int:
         for difference in differences:
             print(f"{difference.change}: {difference.name}")
         if differences:
-            log(
-                f"{PROG}: {len(differences)} patch file(s) differ from a fresh export:"
+            raise Error(
+                f"{len(differences)} patch file(s) differ from a fresh export:"
                 f" run `{PROG} export` and commit the result"
             )
-            return EXIT_FAILURE
         print(f"patches/ matches a fresh export ({len(exported.names)} patches)")
-        return EXIT_OK
+        return 0
     if args.output_dir:
         print(f"wrote {len(exported.names)} patch(es) to {args.output_dir}")
-        return EXIT_OK
+        return 0
     refuse_if_dirty(project, "export")
     refuse_unsaved_patch_edits(project)
     write_export(project, exported)
     for difference in differences:
         print(f"{difference.change}: {difference.name}")
     print(f"exported {len(exported.names)} patch(es) to patches/")
-    return EXIT_OK
+    return 0
 
 
 def cmd_rebase(args: argparse.Namespace) -> int:
@@ -107,18 +115,22 @@ def cmd_rebase(args: argparse.Namespace) -> int:
     if args.abort:
         rebasing.abort(project)
         print("rebase aborted: the work tree is back where it was, overlay included")
-        return EXIT_OK
+        return 0
+    progress = progress_enabled(args)
     if args.continue_:
-        report = rebasing.proceed(project, "continue")
+        report = rebasing.proceed(project, "continue", progress=progress)
     elif args.skip:
-        report = rebasing.proceed(project, "skip")
+        report = rebasing.proceed(project, "skip", progress=progress)
     else:
         if not args.onto:
             raise ConfigError(
                 "rebase needs --onto REVISION, --continue, --skip or --abort"
             )
         report = rebasing.start(
-            project, args.onto, Path(args.report) if args.report else None
+            project,
+            args.onto,
+            Path(args.report) if args.report else None,
+            progress=progress,
         )
     for patch in report.patches:
         print(f"{patch.status:<20} {patch.name}")
@@ -133,7 +145,7 @@ def cmd_rebase(args: argparse.Namespace) -> int:
             f" its old text is kept in {dropped.kept}"
         )
     print(f"upstream.toml now pins {report.onto}; patches/ re-exported")
-    return EXIT_OK
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -141,7 +153,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     result = status(project)
     if args.json:
         print(json.dumps(asdict(result), indent=2))
-        return EXIT_OK
+        return 0
     print(f"upstream     {result.url}")
     print(f"commit       {result.commit}")
     print(f"tree         {result.tree}")
@@ -156,7 +168,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {position}. {patch.name}: {patch.subject}  [{patch.upstream_status}]")
         for path in patch.files:
             print(f"       {path}")
-    return EXIT_OK
+    return 0
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -167,7 +179,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if problems:
         raise Error(f"lint: {len(problems)} problem(s), listed above")
     print("lint: series, patches, trailers, overlay and .gitattributes are in order")
-    return EXIT_OK
+    return 0
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
@@ -177,18 +189,18 @@ def cmd_smoke(args: argparse.Namespace) -> int:
             "smoke: skipped: upstream.toml has no [smoke] table yet"
             " (say there how to run the patched app's smallest run)"
         )
-        return EXIT_OK
+        return 0
     spec = project.load_smoke()
     if spec.settings is not None:
         path = project.root / spec.settings
-        load_settings(path, UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log)
+        load_settings(path, UpstreamSettings, MIGRATIONS, SCHEMA_VERSION)
     out = Path(args.out) if args.out else project.state_dir / "smoke"
-    result = smoke(project, out)
+    result = smoke(project, out, progress=progress_enabled(args))
     print(
         f"smoke: {len(result.files)} file(s), byte-identical across two runs, in {out}"
     )
     print(f"series fingerprint {result.provenance['series_fingerprint']} recorded")
-    return EXIT_OK
+    return 0
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
@@ -199,7 +211,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
         f"upstream.toml pins {pin.url} at {pin.commit}"
         f" (tree {pin.tree}, licence {pin.license})"
     )
-    return EXIT_OK
+    return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -218,31 +230,31 @@ def cmd_init(args: argparse.Namespace) -> int:
         f" {project.work_tree}"
     )
     print("nothing was committed: review `git status`, then commit")
-    return EXIT_OK
+    return 0
 
 
 def cmd_settings_check(args: argparse.Namespace) -> int:
     settings = load_settings(
-        Path(args.file), UpstreamSettings, MIGRATIONS, SCHEMA_VERSION, log=log
+        Path(args.file), UpstreamSettings, MIGRATIONS, SCHEMA_VERSION
     )
     print(f"{args.file}: valid ({len(type(settings).model_fields)} parameters)")
-    return EXIT_OK
+    return 0
 
 
 def cmd_settings_migrate(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    data = migrate(
-        read_json_object(path), MIGRATIONS, SCHEMA_VERSION, where=str(path), log=log
-    )
-    settings = UpstreamSettings.model_validate(data) if not args.no_validate else None
-    result = settings.model_dump(mode="json", exclude_unset=True) if settings else data
-    text = json.dumps(result, indent=2) + "\n"
+    where = display_path(path)
+    data = migrate(read_json_object(path), MIGRATIONS, SCHEMA_VERSION, where=where)
+    if not args.no_validate:
+        settings = validate(UpstreamSettings, data, where=where)
+        data = settings.model_dump(mode="json", exclude_unset=True)
+    text = json.dumps(data, indent=2) + "\n"
     if args.write:
         write_text_atomic(path, text)
-        log(f"{path}: rewritten at schema version {SCHEMA_VERSION}")
+        log.info("%s: rewritten at schema version %d", where, SCHEMA_VERSION)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return 0
 
 
 def cmd_settings_schema(args: argparse.Namespace) -> int:
@@ -257,22 +269,22 @@ def cmd_settings_schema(args: argparse.Namespace) -> int:
             write_json_atomic(args.output, json_schema(UpstreamSettings))
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return 0
 
 
 def cmd_settings_draft(args: argparse.Namespace) -> int:
     path = Path(args.defaults)
     defaults, notes, found = find_defaults(path)
-    log(f"{path}: found {found}: {len(defaults)} key(s)")
+    log.info("%s: found %s: %d key(s)", path, found, len(defaults))
     for note in notes:
-        log(f"{path}: {note}")
+        log.warning("%s: %s", path, note)
     text = draft_model(defaults, args.class_name, path.name)
     if args.output:
         write_text_atomic(args.output, text)
-        log(f"drafted {len(defaults)} field(s) into {args.output}")
+        log.info("drafted %d field(s) into %s", len(defaults), args.output)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,14 +300,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="run in DIR (default: the nearest folder with upstream.toml)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_fetch(commands)
+    _add_apply(commands)
+    _add_export(commands)
+    _add_rebase(commands)
+    _add_status(commands)
+    _add_lint(commands)
+    _add_smoke(commands)
+    _add_pin(commands)
+    _add_init(commands)
+    _add_settings(commands)
+    return parser
 
-    sub = commands.add_parser(
-        "fetch", help="fetch the upstream and check the pinned commit and tree"
+
+def _command(
+    commands: Commands, name: str, help: str, *, progress: bool = False
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=help,
+        description=help[:1].upper() + help[1:] + ".",
+        parents=[output_options(progress=progress)],
+    )
+
+
+def _add_fetch(commands: Commands) -> None:
+    sub = _command(
+        commands, "fetch", "fetch the upstream and check the pinned commit and tree"
     )
     sub.set_defaults(handler=cmd_fetch)
 
-    sub = commands.add_parser(
-        "apply", help="check out the pin, apply the series strictly, copy the overlay"
+
+def _add_apply(commands: Commands) -> None:
+    sub = _command(
+        commands,
+        "apply",
+        "check out the pin, apply the series strictly, copy the overlay",
+        progress=True,
     )
     sub.add_argument(
         "--discard",
@@ -304,8 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=cmd_apply)
 
-    sub = commands.add_parser(
-        "export", help="write the work tree's commits back into patches/"
+
+def _add_export(commands: Commands) -> None:
+    sub = _command(
+        commands, "export", "write the work tree's commits back into patches/"
     )
     sub.add_argument(
         "--check",
@@ -319,8 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=cmd_export)
 
-    sub = commands.add_parser(
-        "rebase", help="move the series onto another upstream commit"
+
+def _add_rebase(commands: Commands) -> None:
+    sub = _command(
+        commands,
+        "rebase",
+        "move the series onto another upstream commit",
+        progress=True,
     )
     group = sub.add_mutually_exclusive_group()
     group.add_argument(
@@ -345,19 +393,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=cmd_rebase)
 
-    sub = commands.add_parser(
-        "status", help="the pin, each patch and its files, the series fingerprint"
+
+def _add_status(commands: Commands) -> None:
+    sub = _command(
+        commands, "status", "the pin, each patch and its files, the series fingerprint"
     )
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.set_defaults(handler=cmd_status)
 
-    sub = commands.add_parser(
-        "lint", help="check series, patch trailers, overlay and .gitattributes"
+
+def _add_lint(commands: Commands) -> None:
+    sub = _command(
+        commands, "lint", "check series, patch trailers, overlay and .gitattributes"
     )
     sub.set_defaults(handler=cmd_lint)
 
-    sub = commands.add_parser(
-        "smoke", help="run the patched app's small render twice and check it"
+
+def _add_smoke(commands: Commands) -> None:
+    sub = _command(
+        commands,
+        "smoke",
+        "run the patched app's small render twice and check it",
+        progress=True,
     )
     sub.add_argument("--out", metavar="DIR", help="output folder (default .work/smoke)")
     sub.add_argument(
@@ -367,10 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=cmd_smoke)
 
-    sub = commands.add_parser(
-        "pin", help="point upstream.toml at another repository and commit"
-    )
-    sub.add_argument("url", help="a git URL or a local clone")
+
+def _add_upstream_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--rev",
         default="latest",
@@ -379,23 +434,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--license", help="the upstream's licence (default: read from its LICENSE file)"
     )
+
+
+def _add_pin(commands: Commands) -> None:
+    sub = _command(
+        commands, "pin", "point upstream.toml at another repository and commit"
+    )
+    sub.add_argument("url", help="a git URL or a local clone")
+    _add_upstream_options(sub)
     sub.set_defaults(handler=cmd_pin)
 
-    sub = commands.add_parser(
+
+def _add_init(commands: Commands) -> None:
+    sub = _command(
+        commands,
         "init",
-        help="start from your own upstream: pin it, remove the example content",
+        "start from your own upstream: pin it, remove the example content",
     )
     sub.add_argument(
         "--upstream", required=True, metavar="URL|PATH", help="a git URL or a clone"
     )
-    sub.add_argument(
-        "--rev",
-        default="latest",
-        help="commit id, tag or branch (default: its default branch)",
-    )
-    sub.add_argument(
-        "--license", help="the upstream's licence (default: read from its LICENSE file)"
-    )
+    _add_upstream_options(sub)
     sub.add_argument(
         "--force",
         action="store_true",
@@ -403,17 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=cmd_init)
 
-    settings = commands.add_parser("settings", help="the upstream's settings schema")
-    settings_commands = settings.add_subparsers(
+
+def _add_settings(commands: Commands) -> None:
+    # The output options go on each command under `settings`, where they are read:
+    # on `settings` too, the chosen command's defaults would silently reset them.
+    group = commands.add_parser("settings", help="the upstream's settings schema")
+    settings = group.add_subparsers(
         dest="settings_command", required=True, metavar="COMMAND"
     )
-    sub = settings_commands.add_parser(
-        "check", help="validate a settings file (migrating it in memory)"
+    sub = _command(
+        settings, "check", "validate a settings file (migrating it in memory)"
     )
     sub.add_argument("file")
     sub.set_defaults(handler=cmd_settings_check)
-    sub = settings_commands.add_parser(
-        "migrate", help="bring a settings file to the current schema version"
+
+    sub = _command(
+        settings, "migrate", "bring a settings file to the current schema version"
     )
     sub.add_argument("file")
     sub.add_argument(
@@ -421,17 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--no-validate", action="store_true", help="migrate only")
     sub.set_defaults(handler=cmd_settings_migrate)
-    sub = settings_commands.add_parser(
-        "schema", help="print the JSON Schema, or the Markdown table"
-    )
+
+    sub = _command(settings, "schema", "print the JSON Schema, or the Markdown table")
     sub.add_argument(
         "--markdown", action="store_true", help="a table of every parameter"
     )
     sub.add_argument("-o", "--output", type=Path, help="write to a file")
     sub.set_defaults(handler=cmd_settings_schema)
-    sub = settings_commands.add_parser(
-        "draft", help="draft a schema from an upstream defaults file"
-    )
+
+    sub = _command(settings, "draft", "draft a schema from an upstream defaults file")
     sub.add_argument(
         "defaults",
         help="a JSON or YAML file, or Python: a dict literal, a function returning"
@@ -440,9 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--class-name", default="UpstreamSettings")
     sub.add_argument("-o", "--output", type=Path, help="write to a file")
     sub.set_defaults(handler=cmd_settings_draft)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(lambda: args.handler(args))
+    return run_cli(build_parser(), argv)

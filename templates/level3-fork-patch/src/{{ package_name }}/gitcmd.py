@@ -12,6 +12,7 @@ tooling owns get that file: `Git(..., fixed_attributes=False)` leaves a reposito
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -73,6 +74,9 @@ CONFIG = {
     "i18n.commitEncoding": "UTF-8",
     "i18n.logOutputEncoding": "UTF-8",
 }
+
+
+log = logging.getLogger(__name__)
 
 
 class GitError(Error):
@@ -137,6 +141,8 @@ class Git:
         env: Mapping[str, str] | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[bytes]:
+        # The -c settings are the same for every call: --verbose shows the rest.
+        log.debug("git %s (in %s)", " ".join(args), self.cwd)
         try:
             result = subprocess.run(
                 self.command(*args),

@@ -10,17 +10,19 @@ first (or `--force` given outside a git repository), so nothing is lost for good
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_text_atomic
-from .errors import ConfigError
+from .errors import BlockedError, ConfigError
 from .gitcmd import Git
 from .project import ALLOW_REPLACE, BUNDLED, Pin, Project, write_pin, write_series
 from .worktree import (
     DirtyTreeError,
+    PinMismatchError,
     apply,
     ensure_work_repository,
     fetch,
@@ -88,7 +90,7 @@ def refuse_unsaved(project: Project, paths: list[Path], force: bool) -> None:
     if status is None:
         if force:
             return
-        raise ConfigError(
+        raise BlockedError(
             f"init: {project.root} is not in a git repository, so what init removes"
             " could not be got back: commit the project first (`git init && git add"
             " -A && git commit -m 'Start'`), or give --force; nothing was done"
@@ -155,16 +157,13 @@ def pin_upstream(
         url = str(Path(url).resolve())
     git = ensure_work_repository(project)
     # Fetch with a provisional pin (the old commit is not in the new upstream).
-    try:
-        fetch(project, Pin(url, old.commit, old.tree, old.license))
-    except ConfigError as error:
-        if "upstream.toml: commit" not in str(error):
-            raise
+    with contextlib.suppress(PinMismatchError):
+        fetch(project, old.model_copy(update={"url": url}))
     commit = resolve_revision(project, revision)
     tree = git.text("rev-parse", f"{commit}^{{tree}}")
     license_ = license_ or detect_license(git, commit)
     write_pin(project.pin_file, url=url, commit=commit, tree=tree, license=license_)
-    return Pin(url, commit, tree, license_)
+    return Pin(url=url, commit=commit, tree=tree, license=license_)
 
 
 def init(

@@ -14,14 +14,16 @@ and its old text is kept in `patches/.dropped/`, which the report and the comman
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .atomic import write_bytes_atomic, write_json_atomic
 from .commandline import PROG
-from .errors import ConfigError, Error
+from .errors import BlockedError, ConfigError, Error
 from .gitcmd import Git, last_line, nul_list
+from .progress import ProgressBar
 from .project import DROPPED_DIR, Project, write_pin
 from .worktree import (
     BASE_REF,
@@ -55,9 +57,17 @@ DEFAULT_REPORT = "rebase-report.json"
 # Statuses of a patch that ends with no commit, so leaves the series.
 LEAVES_SERIES = (EMPTY, SKIPPED)
 
+log = logging.getLogger(__name__)
+
 
 class RebaseStopped(Error):
-    """A patch conflicts: the message says what to do next."""
+    """A patch conflicts: the rebase ran up to it and waits; the message says what to
+    do next. Exit 1, as `git rebase` gives: the command ran, and stopped."""
+
+
+class RebaseBlocked(BlockedError):
+    """A rebase waits for the user (started, or stopped at a conflict not yet
+    resolved): nothing was done."""
 
 
 @dataclass
@@ -138,10 +148,18 @@ def _write_report(
     return path
 
 
-def start(project: Project, revision: str, report: Path | None = None) -> RebaseReport:
-    """Rebase the series onto `revision` (commit id, tag, upstream branch, `latest`)."""
+def start(
+    project: Project,
+    revision: str,
+    report: Path | None = None,
+    *,
+    progress: bool | None = False,
+) -> RebaseReport:
+    """Rebase the series onto `revision` (commit id, tag, upstream branch, `latest`).
+
+    `progress` is the bar's `enabled`: None draws it on a terminal."""
     if (project.state_dir / STATE_FILE).is_file():
-        raise ConfigError(
+        raise RebaseBlocked(
             "a rebase is already in progress:"
             " `rebase --continue`, `--skip` or `--abort`"
         )
@@ -170,36 +188,56 @@ def start(project: Project, revision: str, report: Path | None = None) -> Rebase
         report=str(report.resolve()) if report else "",
     )
     state.save(project)
-    return _run(project, state, dict(patches))
+    return _run(project, state, dict(patches), progress)
 
 
 def _looks_like_id(revision: str) -> bool:
     return len(revision) >= 7 and all(c in "0123456789abcdef" for c in revision)
 
 
-def _run(project: Project, state: RebaseState, data: dict[str, bytes]) -> RebaseReport:
+def _run(
+    project: Project,
+    state: RebaseState,
+    data: dict[str, bytes],
+    progress: bool | None,
+) -> RebaseReport:
     git = work_git(project)
-    for position, name in enumerate(state.names, start=1):
-        if name in state.statuses:
-            continue
-        before = git.rev("HEAD")
-        ok, _ = am_one(git, name, data[name])
-        if ok:
-            state.statuses[name] = CLEAN
-        else:
-            git.run("am", "--abort", check=False)
-            ok, lines = am_one(git, name, data[name], "--3way")
-            if ok:
-                state.statuses[name] = EMPTY if git.rev("HEAD") == before else THREE_WAY
-            else:
-                state.statuses[name] = CONFLICT
-                state.save(project)
-                report = _write_report(project, state, finished=False)
-                raise RebaseStopped(
-                    _instructions(project, git, name, position, state, lines, report)
-                )
-        state.save(project)
+    with ProgressBar(len(state.names), "rebase", enabled=progress) as bar:
+        bar.update(len(state.statuses))
+        for position, name in enumerate(state.names, start=1):
+            if name in state.statuses:
+                continue
+            _rebase_one(project, git, state, position, name, data[name])
+            bar.update(last=state.statuses[name])
     return _finish(project, state)
+
+
+def _rebase_one(
+    project: Project,
+    git: Git,
+    state: RebaseState,
+    position: int,
+    name: str,
+    data: bytes,
+) -> None:
+    before = git.rev("HEAD")
+    ok, _ = am_one(git, name, data)
+    if ok:
+        state.statuses[name] = CLEAN
+    else:
+        git.run("am", "--abort", check=False)
+        ok, lines = am_one(git, name, data, "--3way")
+        if ok:
+            state.statuses[name] = EMPTY if git.rev("HEAD") == before else THREE_WAY
+        else:
+            state.statuses[name] = CONFLICT
+            state.save(project)
+            report = _write_report(project, state, finished=False)
+            raise RebaseStopped(
+                _instructions(project, git, name, position, state, lines, report)
+            )
+    log.debug("%d/%d %s: %s", position, len(state.names), name, state.statuses[name])
+    state.save(project)
 
 
 def _instructions(
@@ -234,7 +272,9 @@ def _unmerged(git: Git) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def proceed(project: Project, action: str) -> RebaseReport:
+def proceed(
+    project: Project, action: str, *, progress: bool | None = False
+) -> RebaseReport:
     """`--continue` (after resolving) or `--skip` the patch the rebase stopped at.
 
     A conflict resolved to upstream's own text leaves nothing to commit: `--continue`
@@ -247,7 +287,7 @@ def proceed(project: Project, action: str) -> RebaseReport:
     if am_in_progress(git):
         unmerged = _unmerged(git)
         if action == "continue" and unmerged:
-            raise RebaseStopped(
+            raise RebaseBlocked(
                 f"rebase --continue: {stopped} is not finished (unresolved:"
                 f" {', '.join(unmerged)}): resolve, `git add`, then try again"
             )
@@ -255,14 +295,14 @@ def proceed(project: Project, action: str) -> RebaseReport:
             action, status = "skip", EMPTY
         result = git.run("am", f"--{action}", check=False)
         if result.returncode != 0:
-            raise RebaseStopped(
+            raise RebaseBlocked(
                 f"rebase --{action}: {stopped} is not finished"
                 f" ({last_line(result)}): resolve, `git add`, then try again"
             )
     state.statuses[stopped] = status
     state.save(project)
     data = dict(checked_patches(project))
-    return _run(project, state, data)
+    return _run(project, state, data, progress)
 
 
 def abort(project: Project) -> None:

@@ -3,16 +3,19 @@
 A settings file is a JSON object with a `schema_version`. Loading it:
 1. refuses a key given twice in one object (plain `json.load` silently keeps the last);
 2. runs the migrations from its version to the current one, in order, each logged once;
-3. validates it with the schema, which refuses unknown keys and names them.
-Every problem becomes one `ConfigError` line that names the file and the key.
+3. validates it with the schema (a `configfile.Settings` model), which refuses unknown
+   keys and names them.
+Every problem becomes one `ConfigError` line in the settings grammar of configfile.py,
+`<file>: <key>: <reason>, got <value>`. The file is JSON, not YAML, because the
+upstream reads it as JSON: a YAML reader would take what the upstream refuses.
 """
 
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import keyword
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +26,10 @@ from pydantic import (
     BaseModel,
     PlainSerializer,
     PlainValidator,
-    ValidationError,
     WithJsonSchema,
 )
 
+from .configfile import Settings, display_path, validate
 from .errors import ConfigError
 from .schedule import (
     Schedule,
@@ -36,20 +39,23 @@ from .schedule import (
     parse_schedule,
 )
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=Settings)
+
+log = logging.getLogger(__name__)
 
 
 def _to_schedule(value: object, numbers_only: bool = False) -> Schedule:
     if isinstance(value, Schedule):
         return value
+    # The settings grammar adds ", got <value>" after each of these reasons.
     if isinstance(value, bool):
-        raise ValueError(f"expected a schedule string such as '0:(1.0)', got {value}")
+        raise ValueError("expected a schedule string such as '0:(1.0)'")
     if isinstance(value, int | float):
         if not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {value}")
+            raise ValueError("expected a finite number")
         value = format_number(float(value))
     if not isinstance(value, str):
-        raise ValueError(f"expected a schedule string such as '0:(1.0)', got {value!r}")
+        raise ValueError("expected a schedule string such as '0:(1.0)'")
     try:
         return parse_schedule(value, numbers_only=numbers_only)
     except ScheduleError as error:
@@ -103,14 +109,15 @@ class Migration:
     remaps: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
     removals: Sequence[str] = ()
 
-    def apply(self, data: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, data: dict[str, Any], where: str = "settings") -> dict[str, Any]:
         result = dict(data)
         for old, new in self.renames.items():
             if old in result:
                 if new in result:
                     raise ConfigError(
-                        f"migration to version {self.version}: both {old!r} and its new"
-                        f" name {new!r} are set: keep one"
+                        f"{where}: {old}: renamed {new} in schema version"
+                        f" {self.version}, and both are set: keep one, got"
+                        f" {result[old]!r} and {result[new]!r}"
                     )
                 result[new] = result.pop(old)
         for key, table in self.remaps.items():
@@ -142,34 +149,34 @@ def migrate(
     current: int,
     *,
     where: str = "settings",
-    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """`data` brought to the current schema version; each migration logged once."""
     check_migrations(migrations, current)
     oldest = migrations[0].version - 1 if migrations else current
-    version = data.get("schema_version")
-    if version is None:
+    if "schema_version" not in data:
         raise ConfigError(
-            f"{where}: no schema_version: add the version the file was written for"
-            f' ("schema_version": {current} for a new file)'
+            f"{where}: schema_version: required: add the version the file was written"
+            f' for ("schema_version": {current} for a new file)'
         )
+    version = data["schema_version"]
     if (
         isinstance(version, bool)
         or not isinstance(version, int)
         or not oldest <= version <= current
     ):
         raise ConfigError(
-            f"{where}: schema_version {version!r}:"
-            f" this schema reads {oldest} to {current}"
+            f"{where}: schema_version: this schema reads {oldest} to {current},"
+            f" got {version!r}"
         )
     for migration in migrations:
         if migration.version > version:
-            data = migration.apply(data)
-            if log is not None:
-                log(
-                    f"{where}: migrated to schema version {migration.version}:"
-                    f" {migration.description}"
-                )
+            data = migration.apply(data, where)
+            log.info(
+                "%s: migrated to schema version %d: %s",
+                where,
+                migration.version,
+                migration.description,
+            )
     return data
 
 
@@ -179,8 +186,8 @@ def _refuse_duplicates(where: str) -> Callable[[list[tuple[str, Any]]], dict[str
         for key, value in pairs:
             if key in result:
                 raise ConfigError(
-                    f"{where}: key {key!r} appears twice in one object"
-                    " (JSON would keep only the last): remove one"
+                    f"{where}: {key}: given twice in one object (JSON would keep"
+                    f" only the last): remove one, got {result[key]!r} and {value!r}"
                 )
             result[key] = value
         return result
@@ -194,50 +201,32 @@ def _refuse_constant(name: str) -> float:
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from a file, refusing duplicate keys, NaN and infinity."""
+    where = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, IsADirectoryError) as error:
-        raise ConfigError(f"{path}: cannot read it as UTF-8 text ({error})") from None
+        raise ConfigError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where}: is a folder, not a settings file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
     try:
         data = json.loads(
             text,
-            object_pairs_hook=_refuse_duplicates(str(path)),
+            object_pairs_hook=_refuse_duplicates(where),
             parse_constant=_refuse_constant,
         )
     except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: not valid JSON: {error}") from None
+        raise ConfigError(
+            f"{where}:{error.lineno}: not valid JSON: {error.msg}"
+        ) from None
     except ValueError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{where}: {error}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object of settings")
+        raise ConfigError(
+            f"{where}: expected a JSON object of settings, got {type(data).__name__}"
+        )
     return data
-
-
-def validate(model: type[ModelT], data: Mapping[str, Any], *, where: str) -> ModelT:
-    """`model` built from `data`; every problem in one line, each naming its key."""
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as error:
-        raise ConfigError(f"{where}: {describe_errors(model, error)}") from None
-
-
-def describe_errors(model: type[BaseModel], error: ValidationError) -> str:
-    problems = []
-    known = list(model.model_fields)
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(str(item["loc"][0]), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"unknown key {key!r}{hint}")
-        elif item["type"] == "missing":
-            problems.append(f"{key}: missing")
-        else:
-            message = str(item["msg"]).removeprefix("Value error, ")
-            problems.append(f"{key}: {message}")
-    return "; ".join(problems)
 
 
 def load_settings(
@@ -245,12 +234,11 @@ def load_settings(
     model: type[ModelT],
     migrations: Sequence[Migration],
     current: int,
-    *,
-    log: Callable[[str], None] | None = None,
 ) -> ModelT:
-    data = read_json_object(path)
-    data = migrate(data, migrations, current, where=str(path), log=log)
-    return validate(model, data, where=str(path))
+    """The settings file at `path`, migrated and validated by `model`."""
+    where = display_path(path)
+    data = migrate(read_json_object(path), migrations, current, where=where)
+    return validate(model, data, where=where)
 
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -342,7 +330,7 @@ def _cell(text: str) -> str:
 
 # Drafting a schema from an upstream's defaults file.
 
-RESERVED_FIELD_NAMES = set(dir(BaseModel)) | {"schema_version"}
+RESERVED_FIELD_NAMES = set(dir(Settings)) | {"schema_version"}
 
 
 def read_defaults(path: Path) -> tuple[dict[str, Any], list[str]]:
@@ -682,8 +670,9 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
         "",
         f"from typing import {typing_names}",
         "",
-        "from pydantic import BaseModel, ConfigDict, Field",
+        "from pydantic import ConfigDict, Field",
         "",
+        "from .configfile import Settings",
         *(
             ["from .schedule import parse_schedule"]
             if "parse_schedule(" in body
@@ -697,10 +686,8 @@ def draft_model(defaults: Mapping[str, Any], class_name: str, source: str) -> st
         "MIGRATIONS: tuple[Migration, ...] = ()",
         "",
         "",
-        f"class {class_name}(BaseModel):",
-        "    model_config = ConfigDict(",
-        '        extra="forbid", populate_by_name=True, validate_default=True',
-        "    )",
+        f"class {class_name}(Settings):",
+        "    model_config = ConfigDict(populate_by_name=True, validate_default=True)",
         "",
         _field_line(
             "schema_version", "Literal[1]", ["1", 'description="Format version."']

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from .configfile import Settings
 from .schedule import parse_schedule
 from .settings import Migration, NumberScheduleField
 
@@ -42,10 +43,10 @@ MIGRATIONS = (
 )
 
 
-class UpstreamSettings(BaseModel):
+class UpstreamSettings(Settings):
     """Every key of tinyforum's defaults.json, plus what this fork's patches add."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(frozen=True, validate_default=True)
 
     schema_version: Literal[3] = Field(
         3, description="Version of this settings format."

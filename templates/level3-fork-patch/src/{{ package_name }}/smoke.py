@@ -17,14 +17,24 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_json_atomic
-from .errors import ConfigError, Error
+from .errors import Error
+from .progress import ProgressBar
 from .project import Project, fingerprint, series_patches
-from .worktree import BASE_REF, compare, dirty_paths, export_patches, work_git
+from .worktree import (
+    BASE_REF,
+    DirtyTreeError,
+    NotAppliedError,
+    compare,
+    dirty_paths,
+    export_patches,
+    work_git,
+)
 
 PROVENANCE_VARIABLE = "FORK_PROVENANCE"
 TIMEOUT_S = 600
@@ -58,21 +68,21 @@ def check_applied(project: Project) -> None:
     pin = project.load_pin()
     git = work_git(project)
     if not (project.work_tree / ".git").is_dir() or git.rev(BASE_REF) != pin.commit:
-        raise ConfigError(
+        raise NotAppliedError(
             "the series is not applied to the pinned commit: run `fetch` and `apply`"
         )
     if dirty_paths(project):
-        raise ConfigError(
+        raise DirtyTreeError(
             "the work tree has uncommitted changes: commit and export, or re-apply"
         )
     if compare(project, export_patches(project)):
-        raise ConfigError(
+        raise DirtyTreeError(
             "the work tree's commits differ from patches/: `export` or `apply` first"
         )
 
 
 def run_once(
-    project: Project, command: tuple[str, ...], out: Path, env: dict[str, str]
+    project: Project, command: Sequence[str], out: Path, env: dict[str, str]
 ) -> None:
     values = {
         "{python}": sys.executable,
@@ -119,7 +129,11 @@ def _refuse_constant(name: str) -> float:
     raise SmokeError(f"the run's metadata holds {name}: a value is not finite")
 
 
-def smoke(project: Project, out: Path, runs: int = 2) -> SmokeResult:
+def smoke(
+    project: Project, out: Path, runs: int = 2, *, progress: bool | None = False
+) -> SmokeResult:
+    """Run the render `runs` times into `out` and check it; `progress` is the bar's
+    `enabled` (None: on a terminal), one step a run, since each may take minutes."""
     spec = project.load_smoke()
     check_applied(project)
     record = provenance(project)
@@ -134,13 +148,16 @@ def smoke(project: Project, out: Path, runs: int = 2) -> SmokeResult:
     }
     out.mkdir(parents=True, exist_ok=True)
     folders = []
-    for index in range(1, runs + 1):
-        folder = out / f"run-{index}"
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir()
-        run_once(project, spec.command, folder, env)
-        folders.append(folder)
+    with ProgressBar(runs, "smoke", enabled=progress) as bar:
+        for index in range(1, runs + 1):
+            folder = out / f"run-{index}"
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir()
+            bar.update(0, run=index)  # drawn at once: a run may take minutes
+            run_once(project, spec.command, folder, env)
+            folders.append(folder)
+            bar.update()
     first = _digests(folders[0])
     if not first:
         raise SmokeError(f"the patched app wrote nothing into {folders[0]}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .atomic import write_bytes_atomic
 from .bundled import build_bundled_repository
-from .errors import ConfigError, Error
+from .errors import BlockedError, ConfigError, Error, ServiceError
 from .gitcmd import Git, GitError, attributes_file, last_line, nul_list, output_lines
 from .patchfile import (
     add_filename_trailer,
@@ -32,8 +32,10 @@ from .patchfile import (
     split_mbox,
     take_filename_trailer,
 )
+from .progress import ProgressBar
 from .project import (
     ALLOW_REPLACE,
+    PIN_FILE,
     Pin,
     Project,
     fingerprint,
@@ -42,7 +44,6 @@ from .project import (
     write_series,
 )
 
-EXIT_DIRTY = 3
 BASE_REF = "refs/patches/upstream-head"
 PREVIOUS_REF = "refs/patches/previous"
 EXPORTED_REF = "refs/patches/exported"
@@ -86,14 +87,28 @@ AM_FLAGS = ("am", "--keep-cr", "--keep-non-patch", "--no-3way", "--whitespace=no
 AM_DATE = ("--committer-date-is-author-date",)
 
 
-class DirtyTreeError(Error):
-    """The work tree has changes a command would overwrite: nothing was done."""
+class DirtyTreeError(BlockedError):
+    """The work tree holds what a command would overwrite (uncommitted changes,
+    commits patches/ lacks, a `git am` under way): nothing was done."""
 
-    exit_code = EXIT_DIRTY
+
+class NotAppliedError(BlockedError):
+    """The command needs a fetched pin or an applied series first: nothing was done."""
 
 
 class PatchError(Error):
-    """A patch of the series does not apply; the message names it and the file."""
+    """A patch of the series does not apply; the message names it and the file.
+
+    Exit 1, not 2: `apply` has run (the patches before it are applied), and what
+    failed is the series against its pin, which `rebase` or an edited patch fixes."""
+
+
+class PinMismatchError(ConfigError):
+    """upstream.toml pins a commit the upstream lacks, or with another tree."""
+
+
+class FetchError(ServiceError):
+    """The upstream could not be fetched: unreachable, refused, or not a repository."""
 
 
 @dataclass
@@ -133,7 +148,7 @@ def fetch(
         "fetch", "--quiet", "--no-write-fetch-head", url, *refspecs, check=False
     )
     if result.returncode != 0:
-        raise GitError(f"cannot fetch {pin.url}: {last_line(result)}")
+        raise FetchError(f"cannot fetch {pin.url}: {last_line(result)}")
     # Remember the upstream's default branch (`latest`), whatever its name.
     head = git.run("ls-remote", url, "HEAD", check=False).stdout.split()
     if head and git.ok("cat-file", "-e", head[0].decode() + "^{commit}"):
@@ -149,14 +164,19 @@ def fetch(
 
 
 def check_pin(git: Git, pin: Pin) -> None:
+    # Exit 2, not 1: nothing is applied, and what is wrong is a setting, the pin,
+    # which `pin` or `rebase --onto` rewrites.
     if not git.ok("cat-file", "-e", f"{pin.commit}^{{commit}}"):
-        raise ConfigError(f"upstream.toml: commit {pin.commit} is not in {pin.url}")
+        raise PinMismatchError(
+            f"{PIN_FILE}: upstream.commit: not a commit of {pin.url},"
+            f" got {pin.commit!r}"
+        )
     tree = git.text("rev-parse", f"{pin.commit}^{{tree}}")
     if tree != pin.tree:
-        raise ConfigError(
-            f"upstream.toml: commit {pin.commit} has tree {tree},"
-            f" not the pinned {pin.tree}: the upstream's history was rewritten,"
-            " or the pin is wrong"
+        raise PinMismatchError(
+            f"{PIN_FILE}: upstream.tree: the commit has tree {tree} in {pin.url}"
+            " (its history was rewritten, or the pin is wrong), got"
+            f" {pin.tree!r}"
         )
 
 
@@ -373,11 +393,14 @@ def unexported_commits(project: Project) -> list[str]:
     return nul_list(log) or ["(commits rewritten since the last export)"]
 
 
-def apply(project: Project, *, discard: bool = False) -> ApplyResult:
+def apply(
+    project: Project, *, discard: bool = False, progress: bool | None = False
+) -> ApplyResult:
     """Check out the pin, apply the series strictly, copy the overlay.
 
     Commits in the work tree that patches/ lacks are refused unless `discard`; then
-    they stay reachable at refs/patches/previous.
+    they stay reachable at refs/patches/previous. `progress` is the bar's `enabled`
+    (None: on a terminal).
     """
     pin = project.load_pin()
     patches = checked_patches(project)
@@ -385,7 +408,7 @@ def apply(project: Project, *, discard: bool = False) -> ApplyResult:
     if not (project.work_tree / ".git").is_dir() or not git.ok(
         "cat-file", "-e", f"{pin.commit}^{{commit}}"
     ):
-        raise ConfigError(
+        raise NotAppliedError(
             f"the pinned commit {pin.commit[:12]} is not fetched: run `fetch` first"
         )
     check_pin(git, pin)
@@ -409,18 +432,20 @@ def apply(project: Project, *, discard: bool = False) -> ApplyResult:
     git.run("checkout", "--quiet", "--force", "-B", BRANCH, pin.commit)
     git.run("update-ref", BASE_REF, pin.commit)
     result = ApplyResult(base=pin.commit)
-    for position, (name, data) in enumerate(patches, start=1):
-        ok, lines = am_one(git, name, data)
-        if not ok:
-            git.run("am", "--abort", check=False)
-            # The patches applied so far came from patches/: nothing there to lose.
-            git.run("update-ref", EXPORTED_REF, git.text("rev-parse", "HEAD"))
-            raise PatchError(
-                f"patch {position}/{len(patches)} {name} does not apply to"
-                f" {pin.commit[:12]}: {_failed_file(lines)};"
-                " the patches before it are applied"
-            )
-        result.applied.append(name)
+    with ProgressBar(len(patches), "apply", enabled=progress) as bar:
+        for position, (name, data) in enumerate(patches, start=1):
+            ok, lines = am_one(git, name, data)
+            if not ok:
+                git.run("am", "--abort", check=False)
+                # The patches applied so far came from patches/: nothing to lose.
+                git.run("update-ref", EXPORTED_REF, git.text("rev-parse", "HEAD"))
+                raise PatchError(
+                    f"patch {position}/{len(patches)} {name} does not apply to"
+                    f" {pin.commit[:12]}: {_failed_file(lines)};"
+                    " the patches before it are applied"
+                )
+            result.applied.append(name)
+            bar.update()
     git.run("update-ref", EXPORTED_REF, git.text("rev-parse", "HEAD"))
     result.overlay = copy_overlay(project, git)
     result.kept = head if discard and head and head != base else None
@@ -438,7 +463,7 @@ def export_patches(project: Project) -> Exported:
     git = work_git(project)
     base = git.rev(BASE_REF) if (project.work_tree / ".git").is_dir() else None
     if base is None:
-        raise ConfigError(
+        raise NotAppliedError(
             "the work tree has no applied series: run `fetch` and `apply` first"
         )
     if am_in_progress(git):
