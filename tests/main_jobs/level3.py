@@ -34,6 +34,7 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     run([cli, "smoke"], project, timeout=300)
     run([cli, "export", "--check"], project, timeout=120)
     run([cli, "lint"], project, timeout=120)
+    blocked_by_an_edit(project, cli)
 
     smoke = project / ".work" / "smoke"
     summary = json.loads((smoke / "smoke.json").read_text(encoding="utf-8"))
@@ -56,6 +57,23 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert corners < 0.5 * centre, (corners, centre)
 
     own_upstream(project, bin_dir, cli)
+
+
+def blocked_by_an_edit(project: Path, cli: str) -> None:
+    """An uncommitted edit in the work tree blocks apply with exit 4 and one line on
+    stderr; undone, apply goes ahead, and --quiet leaves stderr empty."""
+    readme = project / ".work" / "upstream" / "README.md"
+    original = readme.read_bytes()
+    readme.write_bytes(original + b"an edit not yet committed\n")
+    blocked = run([cli, "apply"], project, check=False, timeout=120)
+    assert blocked.returncode == 4, (blocked.returncode, blocked.stderr)
+    assert blocked.stderr.count("\n") == 1, blocked.stderr
+    assert "apply: " in blocked.stderr and "README.md" in blocked.stderr, blocked.stderr
+    assert readme.read_bytes().endswith(b"an edit not yet committed\n")
+    readme.write_bytes(original)
+    quiet = run([cli, "apply", "--quiet"], project, timeout=120)
+    assert quiet.stderr == "", quiet.stderr
+    assert "applied 3/3" in quiet.stdout
 
 
 def readme_steps(project: Path) -> list[str]:
