@@ -40,7 +40,13 @@ def test_handlers_are_cmd_verb(level: int) -> None:
     cli = sources(level)["cli.py"]
     handlers = re.findall(r"set_defaults\(\s*handler=([A-Za-z_][\w.]*)", cli)
     assert handlers, f"level {level}: no set_defaults(handler=...) in cli.py"
-    wrong = [name for name in handlers if not name.rpartition(".")[2].startswith("cmd_")]
+    # A builder that takes the handler as an argument is checked by name at run time,
+    # on the rendered project (dialect_probe.py); here, the names written out.
+    wrong = [
+        name
+        for name in handlers
+        if name != "handler" and not name.rpartition(".")[2].startswith("cmd_")
+    ]
     assert not wrong, f"level {level}: handlers not named cmd_<verb>: {wrong}"
 
 
