@@ -95,6 +95,10 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     seconds = float(re.search(r"reproduce: done in ([\d.]+) s", again.stderr)[1])
     assert seconds < 5, again.stderr
     assert outputs(project) == published
+    # --quiet: the check's table on stdout, nothing on stderr when all is well.
+    quiet = run([cli, "reproduce", "--quiet"], project, timeout=300)
+    assert quiet.stderr == "", quiet.stderr
+    assert "baseline/default/seed=0" in quiet.stdout
     if built:  # built again from scratch: the same PDF bytes
         (project / "paper" / "ms.pdf").unlink()
         run([cli, "paper"], project, timeout=300)
@@ -163,8 +167,10 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     )
     failing = run([cli, "reproduce"], project, check=False, timeout=600)
     assert failing.returncode == 1, failing.stderr
-    assert "FAILED diverging/default/seed=0: DivergedError" in failing.stderr
-    assert "stopped after grid failed" in failing.stderr
+    prog = Path(cli).name
+    assert f"{prog}: warning: FAILED diverging/default/seed=0: DivergedError" in failing.stderr
+    last = failing.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{prog}: error: reproduce: stopped after grid failed"), last
     for name in ("paper/generated/numbers.tex", "results/table_main.md", "README.md"):
         assert (project / name).read_bytes() == published[name], name
 
