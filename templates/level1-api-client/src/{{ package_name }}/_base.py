@@ -174,6 +174,7 @@ class BaseClient:
         if requested is None:
             requested = loading  # Hugging Face says it in the body, not a header
         note = ""  # why there is no retry, where one was due
+        cap = f"RetryPolicy.max_wait_s={policy.max_wait_s:g} s"
         retryable = should_retry(response.status_code, headers)
         if retryable and attempt < policy.max_retries:
             delay = policy.delay(attempt, headers, requested=loading)
@@ -190,13 +191,10 @@ class BaseClient:
             assert requested is not None  # delay() gives None for a long wait only
             note = (
                 f"the server asked to wait {requested:g} s, longer than this client "
-                f"waits (RetryPolicy.max_wait_s={policy.max_wait_s:g} s)"
+                f"waits ({cap})"
             )
         if loading is not None:
-            too_long = note and (
-                "longer than this client waits "
-                f"(RetryPolicy.max_wait_s={policy.max_wait_s:g} s)"
-            )
+            too_long = f"longer than this client waits ({cap})" if note else ""
             raise loading_error(
                 response, excerpt, loading, too_long=too_long, api_key=self._api_key
             )
