@@ -122,8 +122,8 @@ def _add_transcribe(
     transcribe.add_argument(
         "--response-format",
         choices=RESPONSE_FORMATS,
-        help="json and verbose_json give the text and its segments; text, srt and "
-        "vtt are printed as the service wrote them (openai format only; default: "
+        help="json gives the text, verbose_json its segments too; text, srt and vtt "
+        "are printed as the service wrote them (openai format only; default: "
         "verbose_json for whisper-1, json for other models)",
     )
     transcribe.add_argument(
