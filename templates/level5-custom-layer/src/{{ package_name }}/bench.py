@@ -20,6 +20,7 @@ report requires nothing of the ratios; the README states what they were.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import statistics
 import time
@@ -34,6 +35,8 @@ from .inference import PackedBitLinear
 from .layers import BitLinear
 from .packing import packed_nbytes
 from .runtime import environment
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SHAPES = ((1, 2048, 2048), (32, 2048, 2048))
 EVAL = ("linear", "bitlinear", "integer")
@@ -123,6 +126,7 @@ def bench_shape(
     with_transformers: bool = True,
     with_compile: bool = False,
 ) -> dict[str, Any]:
+    log.info("timing %dx%dx%d on %s", tokens, in_features, out_features, device)
     generator = torch.Generator().manual_seed(0)
     linear = nn.Linear(in_features, out_features, bias=False).to(device)
     bit = BitLinear(in_features, out_features).to(device)

@@ -7,8 +7,8 @@ bench   BitLinear against nn.Linear and transformers, bytes and SQNR, as JSON
 from __future__ import annotations
 
 import argparse
+import logging
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -18,12 +18,21 @@ import torch
 from . import gradchecks
 from .atomic import write_json_atomic
 from .bench import DEFAULT_SHAPES, LABELS, run_benchmark
-from .commandline import PROG, non_negative_int, positive_int, run_command
-from .errors import EXIT_FAILURE, EXIT_OK
+from .commandline import (
+    PROG,
+    non_negative_int,
+    output_options,
+    positive_int,
+    progress_enabled,
+    run_cli,
+)
+from .errors import EXIT_OK, Error
 from .model import ModelConfig
 from .runs import create_run_dir, write_metrics
 from .runtime import environment, resolve_device, seed_everything
 from .train import TrainConfig, compare, one_thread
+
+log = logging.getLogger(__name__)
 
 # BitNet must reach this fraction of its full-precision twin's accuracy.
 MIN_ACCURACY_RATIO = 0.9
@@ -46,9 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="BitNet b1.58's BitLinear: gradient checks, training, benchmark.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_check(commands)
+    _add_bench(commands)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser(), argv)
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
         "check",
+        parents=[output_options(progress=True)],
         help="gradient checks and a BitNet-vs-float training comparison (offline, CPU)",
         description="Run every gradient check, then train a tiny BitNet transformer "
         "and its full-precision twin on a copy task with the same budget, and compare "
@@ -67,13 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("runs"),
         help="where the report goes (default: runs)",
     )
-    check.add_argument(
-        "--progress", action="store_true", help="show a progress bar on a terminal"
-    )
-    check.set_defaults(handler=run_check)
+    check.set_defaults(handler=cmd_check)
 
+
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = commands.add_parser(
         "bench",
+        parents=[output_options(progress=False)],
         help="BitLinear against nn.Linear and transformers, side by side, as JSON",
         description="Time, in turn, the eval forward of nn.Linear, BitLinear and the "
         "integer path, and forward+backward of nn.Linear, BitLinear and transformers' "
@@ -112,17 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         "first call compiles for tens of seconds; on a CPU it needs a C++ compiler)",
     )
     bench.add_argument("--run-root", type=Path, default=Path("runs"))
-    bench.set_defaults(handler=run_bench)
-    return parser
+    bench.set_defaults(handler=cmd_bench)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(lambda: args.handler(args))
-
-
-def run_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
+    log.info("running the gradient checks (float64)")
     with one_thread():
         results = gradchecks.run_all(args.seed)
         ste = gradchecks.ste_checks(args.seed)
@@ -137,10 +151,11 @@ def run_check(args: argparse.Namespace) -> int:
     for name, passed in ste.items():
         print(f"  {name:<60} {'pass' if passed else 'FAIL'}")
 
+    log.info("training BitNet and its float twin, %d steps each", args.steps)
     bitnet, full = compare(
         ModelConfig(),
         TrainConfig(steps=args.steps, seed=args.seed),
-        progress=args.progress,
+        progress=progress_enabled(args),
     )
     ratio = bitnet.accuracy / full.accuracy if full.accuracy > 0 else 0.0
     print()
@@ -178,16 +193,20 @@ def run_check(args: argparse.Namespace) -> int:
         },
     )
     print(f"report: {run_dir / 'metrics.json'}")
+    failures = []
     if not checks_ok:
-        print(f"{PROG}: a gradient check failed", file=sys.stderr)
+        failures.append("a gradient check failed")
     if not training_ok:
-        print(
-            f"{PROG}: BitNet reached {ratio:.3f} of the float accuracy", file=sys.stderr
+        failures.append(
+            f"BitNet reached {ratio:.3f} of the float accuracy "
+            f"(required: {MIN_ACCURACY_RATIO})"
         )
-    return EXIT_OK if checks_ok and training_ok else EXIT_FAILURE
+    if failures:
+        raise Error("; ".join(failures))
+    return EXIT_OK
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     shapes = args.shapes or list(DEFAULT_SHAPES)
     torch.set_num_threads(args.threads)
@@ -227,9 +246,12 @@ def run_bench(args: argparse.Namespace) -> int:
                     f"{versus_linear[candidate]:>12.2f}x {hf_ratio}".rstrip()
                 )
         if entry["transformers"] != "compared":
-            print(f"    (transformers: {entry['transformers']})")
+            missing = entry["transformers"]
+            # Asked for and broken is worth a warning; absent or skipped is not.
+            note = log.warning if "failed" in missing else log.info
+            note("%s: no transformers row: %s", name, missing)
         if entry["compiled"].startswith("torch.compile failed"):
-            print(f"    ({entry['compiled']})")
+            log.warning("%s: no torch.compile row: %s", name, entry["compiled"])
         print(
             f"    packed weight {entry['bytes']['packed_weight']:,} bytes, "
             f"{entry['bytes']['bf16_over_packed']:.1f}x smaller than bf16"

@@ -93,9 +93,15 @@ def one_thread() -> Iterator[None]:
 
 
 def train_copy_task(
-    model_config: ModelConfig, config: TrainConfig, name: str, *, progress: bool = False
+    model_config: ModelConfig,
+    config: TrainConfig,
+    name: str,
+    *,
+    progress: bool | None = None,
 ) -> TrainResult:
-    """Train one model on the copy task and score it on held-out batches."""
+    """Train one model on the copy task and score it on held-out batches.
+
+    `progress` is the bar's `enabled`: None draws it on a terminal, False never."""
     if 2 * config.length > model_config.max_length:
         raise ConfigError(
             f"length={config.length}: sequences of {2 * config.length} tokens exceed "
@@ -113,7 +119,7 @@ def train_copy_task(
     started = time.perf_counter()
     first_loss = final_loss = float("nan")
     model.train()
-    with ProgressBar(config.steps, name, enabled=progress or None) as bar:
+    with ProgressBar(config.steps, name, enabled=progress) as bar:
         for step in range(config.steps):
             batch = copy_batch(
                 config.batch_size, config.length, model_config.vocab_size, data
@@ -147,7 +153,7 @@ def train_copy_task(
 
 
 def compare(
-    model_config: ModelConfig, config: TrainConfig, *, progress: bool = False
+    model_config: ModelConfig, config: TrainConfig, *, progress: bool | None = None
 ) -> tuple[TrainResult, TrainResult]:
     """BitNet (quantised) and its full-precision twin, trained alike."""
     with one_thread():
