@@ -20,8 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import Config, apply_override, config_from_dict, validate
-from .errors import ConfigError, Error
+from .config import Config, config_from_checkpoint
+from .configfile import flat_keys, flatten, merge, parse_overrides, validate
+from .errors import ConfigError
 from .runs import METRICS_FILE, latest_run
 
 CHECKPOINT_KEYS = (
@@ -50,17 +51,15 @@ RESUME_MAY_CHANGE = (
     "data.num_workers",
     "data.eval_batch_size",
     "train.compile",
-    "train.progress",
     "train.checkpoint_every_steps",
     "train.tensorboard",
     "train.logger",
 )
 
 
-class CheckpointError(Error):
-    """A checkpoint or run folder that is missing, unreadable or does not fit."""
-
-    exit_code = 2
+class CheckpointError(ConfigError):
+    """A checkpoint or run folder that is missing, unreadable or does not fit: an
+    input the user named, so a usage error like any other bad input."""
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -145,22 +144,27 @@ def plan_resume(path: Path, overrides: list[str]) -> tuple[Config, str]:
     """The configuration a resumed run continues with, and a line saying what it will
     do; refuses what cannot continue the same run (a finished run, a new schedule)."""
     state = load_checkpoint(path)
-    saved = config_from_dict(state["config"])
-    config = config_from_dict(state["config"])
-    for override in overrides:
-        apply_override(config, override)
-    validate(config)
+    where = f"checkpoint {path}"
+    saved = config_from_checkpoint(state["config"], where)
+    changes = parse_overrides(Config, overrides)
+    config = validate(
+        Config,
+        merge(saved.model_dump(), changes),
+        where=where,
+        overridden=flat_keys(changes),
+    )
     run_dir = run_dir_of(path)
     fine_tune = (
         f"to train longer, fine-tune from its weights with a schedule of its own: "
         f"train init_from={run_dir / 'checkpoints' / 'best.pt'} train.epochs=N"
     )
-    old, new = saved.to_flat_dict(), config.to_flat_dict()
+    old, new = flatten(saved.model_dump()), flatten(config.model_dump())
     for key in new:
         if new[key] != old[key] and key not in RESUME_MAY_CHANGE:
+            # It must end as if it had never stopped.
             raise ConfigError(
-                f"{key}={new[key]!r}: a resumed run keeps its own ({old[key]!r}), so "
-                f"that it ends as if never stopped; {fine_tune}"
+                f"command line: {key}: a resumed run keeps its own ({old[key]!r}),"
+                f" got {new[key]!r}; {fine_tune}"
             )
     epoch, epochs = state["epoch"], config.train.epochs
     patience = config.train.early_stopping_patience

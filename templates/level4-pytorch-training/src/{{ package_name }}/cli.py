@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,14 +19,23 @@ import yaml
 
 from .atomic import write_bytes_atomic, write_json_atomic
 from .checkpoint import find_checkpoint, plan_resume
-from .commandline import PROG, positive_int, run_command
-from .config import load_config
+from .commandline import (
+    PROG,
+    output_options,
+    positive_int,
+    progress_enabled,
+    run_cli,
+)
+from .config import Config
+from .configfile import load
 from .data import SEGMENTATION
 from .errors import ConfigError
 from .evaluate import evaluate_run, format_confusion, load_saved_model
 from .export import export_model, onnx_available
 from .predict import masks_as_npy, predict, read_inputs
 from .train import train
+
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,86 +45,112 @@ def build_parser() -> argparse.ArgumentParser:
         "configs/default.yaml lists every setting.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_predict(commands)
+    _add_export(commands)
+    return parser
 
-    train_parser = commands.add_parser(
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser(), argv)
+
+
+def _add_train(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
         "train",
+        parents=[output_options(progress=True)],
         help="train a model and write a run folder",
         description="Train with the defaults, a config file and KEY=VALUE overrides "
         "(e.g. train.lr=3e-4).",
     )
-    train_parser.add_argument(
+    parser.add_argument(
         "--config",
         metavar="FILE",
         help="YAML file of settings (e.g. configs/smoke.yaml)",
     )
-    train_parser.add_argument(
+    parser.add_argument(
         "--resume",
         metavar="RUN",
         help="continue an interrupted run: its folder, a checkpoint file, or 'latest' "
         "(the run saved most recently)",
     )
-    train_parser.add_argument(
+    parser.add_argument(
         "--print-config",
         action="store_true",
         help="print the resolved configuration and exit",
     )
-    train_parser.add_argument(
+    parser.add_argument(
         "overrides",
         nargs="*",
         metavar="KEY=VALUE",
         help="settings, e.g. data.batch_size=128",
     )
-    train_parser.set_defaults(handler=run_train)
+    parser.set_defaults(handler=cmd_train)
 
-    evaluate_parser = commands.add_parser(
+
+def _add_evaluate(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
         "evaluate",
+        parents=[output_options(progress=False)],
         help="report accuracy, loss and confusion matrix of a saved run",
         description="Evaluate a run folder (its best checkpoint), a checkpoint file "
         "or 'latest'.",
     )
-    _add_target(evaluate_parser)
-    evaluate_parser.add_argument(
-        "--split", choices=("test", "val", "train"), default="test"
-    )
-    evaluate_parser.set_defaults(handler=run_evaluate)
+    _add_target(parser)
+    parser.add_argument("--split", choices=("test", "val", "train"), default="test")
+    parser.set_defaults(handler=cmd_evaluate)
 
-    predict_parser = commands.add_parser(
+
+def _add_predict(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
         "predict",
+        parents=[output_options(progress=False)],
         help="predict the classes (or masks) of new inputs",
         description="Predict with a saved run on .npy arrays (one example or a batch) "
         "or images.",
     )
-    _add_target(predict_parser)
-    predict_parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path)
-    predict_parser.add_argument(
+    _add_target(parser)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path)
+    parser.add_argument(
         "--output",
         type=Path,
         metavar="FILE",
         help="also write the predictions: JSON for classes, .npy for masks",
     )
-    predict_parser.add_argument(
+    parser.add_argument(
         "--batch-size", type=positive_int, default=256, help="(default: 256)"
     )
-    predict_parser.set_defaults(handler=run_predict)
+    parser.set_defaults(handler=cmd_predict)
 
-    export_parser = commands.add_parser(
+
+def _add_export(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
         "export",
+        parents=[output_options(progress=False)],
         help="export a saved model (torch.export, and ONNX if installed)",
         description="Write model.pt2 (torch.export) and, where the onnx packages are "
         "installed, model.onnx; each is checked against the model's outputs.",
     )
-    _add_target(export_parser)
-    export_parser.add_argument(
+    _add_target(parser)
+    parser.add_argument(
         "--format",
         choices=("auto", "torch", "onnx", "all"),
         default="auto",
         help="auto (default): torch, and onnx when installed",
     )
-    export_parser.add_argument(
+    parser.add_argument(
         "--output-dir", type=Path, metavar="DIR", help="(default: RUN/export)"
     )
-    export_parser.set_defaults(handler=run_export)
-    return parser
+    parser.set_defaults(handler=cmd_export)
 
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
@@ -135,14 +169,8 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(format="%(message)s", stream=sys.stderr)
-    return run_command(lambda: args.handler(args))
-
-
-def run_train(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
+def cmd_train(args: argparse.Namespace) -> int:
+    config = load(Config, args.config, args.overrides)
     checkpoint = None
     if args.resume:
         if args.config:
@@ -153,15 +181,15 @@ def run_train(args: argparse.Namespace) -> int:
         checkpoint = find_checkpoint(args.resume, config.run_root, which="last")
         config, plan = plan_resume(checkpoint, args.overrides)
         if os.environ.get("RANK", "0") == "0" and not args.print_config:
-            print(plan, file=sys.stderr)
+            log.info("%s", plan)
     if args.print_config:
-        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        print(yaml.safe_dump(config.model_dump(), sort_keys=False), end="")
         return 0
-    train(config, resume_from=checkpoint)
+    train(config, resume_from=checkpoint, progress_bar=progress_enabled(args))
     return 0
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     saved, evaluation = evaluate_run(
         args.target,
         run_root=args.run_root,
@@ -182,7 +210,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_predict(args: argparse.Namespace) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
     saved = load_saved_model(
         args.target,
         run_root=args.run_root,
@@ -227,7 +255,7 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_export(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     saved = load_saved_model(
         args.target, run_root=args.run_root, which=args.checkpoint, device_spec="cpu"
     )
@@ -244,10 +272,7 @@ def run_export(args: argparse.Namespace) -> int:
         )
         print(f"{exported.path}\t{checked}")
     if "onnx" not in formats:
-        print(
-            "ONNX: pip install onnx onnxscript to export model.onnx too",
-            file=sys.stderr,
-        )
+        log.info("ONNX: pip install onnx onnxscript to export model.onnx too")
     shape = ", ".join(str(size) for size in saved.input_shape)
     print(f"input: float32 tensor of shape (batch, {shape})")
     return 0

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import find_checkpoint, load_checkpoint, load_weights
-from .config import Config, config_from_dict
+from .config import Config, config_from_checkpoint
 from .data import SEGMENTATION, Batch, build_splits, eval_loader
 from .errors import ConfigError
 from .models import build_model
@@ -140,7 +140,7 @@ def load_saved_model(
 ) -> SavedModel:
     path = find_checkpoint(target, run_root, which=which)
     state = load_checkpoint(path)
-    config = config_from_dict(state["config"])
+    config = config_from_checkpoint(state["config"], f"checkpoint {path}")
     device = resolve_device(device_spec)
     try:
         amp_dtype = resolve_precision(config.train.precision, device)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .atomic import write_text_atomic
 from .config import Config
+from .configfile import flatten
 from .errors import ConfigError
 
 
@@ -186,7 +187,7 @@ class MLflow:
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             self.mlflow.set_tracking_uri((run_dir / "mlruns").resolve().as_uri())
         self.mlflow.start_run(run_name=run_dir.name)
-        self.mlflow.log_params(config.to_flat_dict())
+        self.mlflow.log_params(flatten(config.model_dump()))
 
     def log(self, row: dict[str, Any]) -> None:
         self.mlflow.log_metrics(_scalars(row), step=row["epoch"])
@@ -205,7 +206,7 @@ class WandB:
             project=config.run_name,
             name=run_dir.name,
             dir=str(run_dir),
-            config=config.to_dict(),
+            config=config.model_dump(),
             mode=os.environ.get("WANDB_MODE", "offline"),
         )
 

@@ -202,6 +202,7 @@ class Run:
     progress: Progress = field(default_factory=Progress)
     run_dir: Path = Path()
     loggers: list[Logger] = field(default_factory=list)  # TensorBoard, MLflow, W&B
+    progress_bar: bool | None = None  # None: on terminals; False: never
 
     @property
     def num_classes(self) -> int:
@@ -331,7 +332,7 @@ def train_one_epoch(run: Run) -> tuple[float, float]:
     batches = skip_batches(run.train_batches, progress.batch)
     started = time.perf_counter() - progress.epoch_sums[3]
     label = f"epoch {progress.epoch + 1}/{settings.epochs}"
-    show = settings.progress and run.process.is_main
+    show = run.progress_bar if run.process.is_main else False
     with ProgressBar(run.steps_per_epoch, label, enabled=show) as bar:
         bar.count = progress.batch // accumulate
         for index in range(progress.batch, total):
@@ -440,7 +441,7 @@ def save(run: Run, improved: bool) -> None:
         "scheduler": run.scheduler.state_dict(),
         "scaler": run.scaler.state_dict(),
         "rng": rng_states,
-        "config": run.config.to_dict(),
+        "config": run.config.model_dump(),
         "data": run.splits.info(),
         "epoch": progress.epoch,
         "step": progress.step,
@@ -483,7 +484,12 @@ def evaluate_best(run: Run) -> Evaluation:
     return result
 
 
-def train(config: Config, *, resume_from: Path | None = None) -> Path:
+def train(
+    config: Config,
+    *,
+    resume_from: Path | None = None,
+    progress_bar: bool | None = None,
+) -> Path:
     """Train from scratch, or continue the run of checkpoint `resume_from`, then test.
 
     Returns the run folder. Under torchrun, every process runs this function; rank 0
@@ -497,6 +503,7 @@ def train(config: Config, *, resume_from: Path | None = None) -> Path:
     distributed.init(process, device)
     try:
         run = build_run(config, process, device, amp_dtype)
+        run.progress_bar = progress_bar
         if resume_from is not None:
             resume(run, resume_from)
         else:
@@ -602,18 +609,26 @@ def _gradient_sync(run: Run, sync: bool) -> contextlib.AbstractContextManager[An
 def _run_files(run: Run) -> Iterator[None]:
     """The log file, the experiment loggers and config.yaml, for the run's duration."""
     package_log = logging.getLogger(__package__)
-    package_log.setLevel(logging.INFO if run.process.is_main else logging.WARNING)
-    if not run.process.is_main:
+    if not run.process.is_main:  # one voice: the other ranks report only problems
+        package_log.setLevel(logging.WARNING)
         yield
         return
     (run.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(run.run_dir)  # what a killed write left
+    # train.log keeps the whole story whatever --quiet or --verbose tell the terminal:
+    # the console handlers keep the level they had, the file takes info and up.
+    level = package_log.level
+    console = {handler: handler.level for handler in package_log.handlers}
+    for existing in console:
+        existing.setLevel(max(existing.level, package_log.getEffectiveLevel()))
+    package_log.setLevel(min(package_log.getEffectiveLevel(), logging.INFO))
     handler = logging.FileHandler(run.run_dir / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
     package_log.addHandler(handler)
     run.loggers = open_loggers(run.config, run.run_dir)
     try:
-        config_text = yaml.safe_dump(run.config.to_dict(), sort_keys=False)
+        config_text = yaml.safe_dump(run.config.model_dump(), sort_keys=False)
         write_text_atomic(run.run_dir / "config.yaml", config_text)
         log.info(
             "%s run %s on %s (%s, %d process%s)",
@@ -630,6 +645,9 @@ def _run_files(run: Run) -> Iterator[None]:
             logger.close()
         package_log.removeHandler(handler)
         handler.close()
+        package_log.setLevel(level)
+        for existing, console_level in console.items():
+            existing.setLevel(console_level)
 
 
 def _write_results(run: Run, result: Evaluation) -> None:
