@@ -19,7 +19,6 @@ from .configfile import display_path
 from .history import (
     new_run_dir,
     previous_run,
-    publish_latest,
     resolve_results,
 )
 from .progress import ProgressBar
@@ -116,12 +115,15 @@ def evaluate(
     seconds = time.perf_counter() - clock
     records = [result.to_dict() for result in results]
     run_dir = new_run_dir(output, request.name, started)
-    if baseline_path is None:
+    baseline: list[dict[str, Any]] | None = None
+    if baseline_path is not None:
+        baseline = load_results(baseline_path)["results"]
+    else:
         previous = previous_run(
             output, run_dir, {cell_key(record) for record in records}
         )
-        baseline_path = previous / "results.json" if previous else None
-    baseline = load_results(baseline_path)["results"] if baseline_path else None
+        if previous is not None:
+            baseline_path, baseline = previous[0] / "results.json", previous[1]
     meta = {
         "run": run_dir.name,
         "started": started.isoformat(timespec="seconds"),
@@ -136,8 +138,7 @@ def evaluate(
         "baseline": display_path(baseline_path) if baseline_path else None,
     }
     baseline_name = baseline_path.parent.name if baseline_path else ""
-    written = write_reports(records, meta, run_dir, baseline, baseline_name)
-    publish_latest(run_dir, output, written)
+    write_reports(records, meta, run_dir, baseline, baseline_name, copy_to=output)
     return Evaluation(
         records=records,
         run_dir=run_dir,

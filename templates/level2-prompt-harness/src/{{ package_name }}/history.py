@@ -7,8 +7,8 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from .atomic import write_bytes_atomic
 from .configfile import display_path
 from .errors import ConfigError
 from .results import cell_key
@@ -50,15 +50,6 @@ def list_runs(output_dir: Path) -> list[Path]:
     ]
 
 
-def publish_latest(run_dir: Path, output_dir: Path, files: list[Path]) -> list[Path]:
-    """Copy this run's reports to the output folder, where CI and people look first."""
-    copied = []
-    for path in files:
-        write_bytes_atomic(output_dir / path.name, path.read_bytes())
-        copied.append(output_dir / path.name)
-    return copied
-
-
 def resolve_results(reference: str, output_dir: Path) -> Path:
     """A results.json from a path to one, a run folder, a run name, or `latest`."""
     kept = list_runs(output_dir)
@@ -83,17 +74,19 @@ def resolve_results(reference: str, output_dir: Path) -> Path:
 
 def previous_run(
     output_dir: Path, current: Path, cells: set[tuple[str, str, str, str]]
-) -> Path | None:
+) -> tuple[Path, list[dict[str, Any]]] | None:
     """The latest earlier run that ran any of these cells (suite, case, prompt,
-    provider): a run on other providers or suites has nothing to compare with."""
+    provider), and its results, read once: a run on other providers or suites has
+    nothing to compare with."""
     earlier = [p for p in list_runs(output_dir) if p != current]
     for run_dir in reversed(earlier[-20:]):
         try:
             document = json.loads(
                 (run_dir / "results.json").read_text(encoding="utf-8")
             )
-            if cells & {cell_key(result) for result in document["results"]}:
-                return run_dir
+            results = document["results"]
+            if isinstance(results, list) and cells & {cell_key(r) for r in results}:
+                return run_dir, results
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged run is no baseline
     return None

@@ -100,7 +100,10 @@ _PROMPT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 # YAML as promptfoo's parser reads it (YAML 1.2): `Yes`, `no`, `on` and `off` are
 # text, only true and false are booleans. (Built with type(): PyYAML has no types.)
-_Yaml12Loader: Any = type("_Yaml12Loader", (yaml.SafeLoader,), {})
+# On PyYAML's C parser when the wheel has it: several times faster on a large config.
+_Yaml12Loader: Any = type(
+    "_Yaml12Loader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {}
+)
 _Yaml12Loader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"
@@ -120,6 +123,28 @@ def load_yaml(text: str) -> Any:
 
 def is_promptfoo_config(raw: dict[str, Any]) -> bool:
     return "cases" not in raw and bool(PROMPTFOO_KEYS & set(raw))
+
+
+# One of those keys at the top of a block-style file: what promptfoo configs look like.
+_PROMPTFOO_TOP_KEY = re.compile(
+    r"^(?:tests|defaultTest|scenarios|assertionTemplates)[ \t]*:", re.MULTILINE
+)
+
+
+def read_promptfoo_yaml(path: Path) -> Any | None:
+    """The file as promptfoo reads it, if its text shows a promptfoo config's key at
+    the top; None otherwise, or when it cannot be read (read_yaml then says why).
+    Parsing a large config twice, once each way, would double the start-up."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not _PROMPTFOO_TOP_KEY.search(text):
+        return None
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError:
+        return None
 
 
 def _environment() -> jinja2.Environment:
@@ -808,9 +833,13 @@ def _chat_messages(text: str) -> list[dict[str, str]] | None:
     return [{"role": m["role"], "content": m["content"]} for m in loaded]
 
 
-def read_promptfoo(path: Path, raw: dict[str, Any], config: Config) -> Translated:
-    """`raw` as read_yaml gave it; read again here the way promptfoo reads YAML."""
-    # read_yaml read it a moment ago: if it fails now, keep what that found.
-    with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
-        raw = load_yaml(path.read_text(encoding="utf-8"))
+def read_promptfoo(
+    path: Path, raw: dict[str, Any], config: Config, *, as_promptfoo: bool = False
+) -> Translated:
+    """`raw` as read_yaml gave it, read again here the way promptfoo reads YAML,
+    unless it was read that way already (`as_promptfoo`)."""
+    if not as_promptfoo:
+        # read_yaml read it a moment ago: if it fails now, keep what that found.
+        with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
+            raw = load_yaml(path.read_text(encoding="utf-8"))
     return PromptfooReader(path, raw, config).read()

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import jsonschema
 
 from .configfile import display_path, read_yaml
 from .errors import ConfigError
@@ -126,6 +125,8 @@ class PromptLibrary:
                 f"{shown}: 'tools' must list tools such as"
                 " {type: function, function: {name: ..., parameters: {...}}}"
             )
+        import jsonschema  # here: only prompts with tools need it
+
         for tool in tools:
             parameters = tool.get("function", {}).get("parameters", {"type": "object"})
             try:

@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from .atomic import write_bytes_atomic
 from .compare import Comparison, compare_runs
-from .errors import ConfigError
+from .errors import ConfigError, Error
 from .results import ERRORED, FAILED, OUTCOMES, PASSED, Cell, cell_key, group_cells
 
 MARKS = {PASSED: "PASS", FAILED: "FAIL", ERRORED: "ERROR"}
@@ -135,6 +135,15 @@ def results_document(
         "summary": {outcome: counts[outcome] for outcome in OUTCOMES},
         "results": results,
     }
+
+
+def results_json(document: dict[str, Any]) -> bytes:
+    """results.json's bytes, as write_json_atomic writes them: indented, finite."""
+    try:
+        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:  # a NaN or an infinity: no reader could take it
+        raise Error(f"results.json: {exc}") from None
+    return (text + "\n").encode("utf-8")
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -466,10 +475,16 @@ def write_reports(
     directory: Path,
     baseline: list[dict[str, Any]] | None = None,
     baseline_name: str = "",
+    *,
+    copy_to: Path | None = None,
 ) -> list[Path]:
-    """results.json, junit.xml and report.html in `directory`, each written whole."""
-    paths = [directory / name for name in REPORT_FILES]
-    write_json_atomic(paths[0], results_document(results, meta))
-    write_bytes_atomic(paths[1], render_junit(results))
-    write_text_atomic(paths[2], render_html(results, meta, baseline, baseline_name))
-    return paths
+    """results.json, junit.xml and report.html in `directory`, each written whole,
+    and the same bytes in `copy_to` (the latest run, where CI and people look)."""
+    document = results_json(results_document(results, meta))
+    junit = render_junit(results)
+    page = render_html(results, meta, baseline, baseline_name).encode("utf-8")
+    for folder in (directory, copy_to) if copy_to is not None else (directory,):
+        write_bytes_atomic(folder / REPORT_FILES[0], document)
+        write_bytes_atomic(folder / REPORT_FILES[1], junit)
+        write_bytes_atomic(folder / REPORT_FILES[2], page)
+    return [directory / name for name in REPORT_FILES]

@@ -46,7 +46,7 @@ from .assertions import (
 from .config import Config, ProviderProfile
 from .configfile import display_path, read_yaml
 from .errors import ConfigError
-from .promptfoo import is_promptfoo_config, read_promptfoo
+from .promptfoo import is_promptfoo_config, read_promptfoo, read_promptfoo_yaml
 from .prompts import MissingVariableError, Prompt, PromptLibrary
 
 SUITE_FIELDS = {"description", "prompts", "providers", "judge", "defaults", "cases"}
@@ -261,13 +261,16 @@ class _SuiteLoader:
         self.problems.append(f"{self.shown}: {where}{what}")
 
     def load(self) -> Suite:
-        raw = read_yaml(self.path)
+        raw = read_promptfoo_yaml(self.path)
+        as_promptfoo = raw is not None
+        if not as_promptfoo:
+            raw = read_yaml(self.path)
         if not isinstance(raw, dict):
             raise SuiteError(
                 [f"{self.shown}: expected a mapping with prompts, providers and cases"]
             )
         if is_promptfoo_config(raw):
-            return self.load_promptfoo(raw)
+            return self.load_promptfoo(raw, as_promptfoo=as_promptfoo)
         for key in sorted(set(raw) - SUITE_FIELDS):
             self.problem("", _unknown_field(key, SUITE_FIELDS))
         prompts = self.prompts(raw)
@@ -279,9 +282,11 @@ class _SuiteLoader:
             raw, prompts, providers, judge, self.entries(raw), defaults, {}, ()
         )
 
-    def load_promptfoo(self, raw: dict[str, Any]) -> Suite:
+    def load_promptfoo(self, raw: dict[str, Any], *, as_promptfoo: bool) -> Suite:
         """A promptfoo config, read as it is (see promptfoo.py)."""
-        translated = read_promptfoo(self.path, raw, self.config)
+        translated = read_promptfoo(
+            self.path, raw, self.config, as_promptfoo=as_promptfoo
+        )
         self.problems.extend(translated.problems)
         profiles = {**self.config.providers, **translated.profiles}
         providers = self.selection.providers or translated.providers

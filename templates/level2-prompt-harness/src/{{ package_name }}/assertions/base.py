@@ -26,8 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
-import jsonschema
-
 from ..config import ProviderProfile
 from ..errors import ConfigError, Error
 from ..providers.base import (
@@ -275,6 +273,8 @@ def schema_validator(value: Any, suite_dir: Path) -> Any:
         raise ValueError(
             "'value' must be a JSON Schema mapping or a path to a .json file"
         )
+    import jsonschema  # here: most suites check no schema, and it takes 50-80 ms
+
     validator_class = jsonschema.validators.validator_for(value)
     try:
         validator_class.check_schema(value)
@@ -284,6 +284,8 @@ def schema_validator(value: Any, suite_dir: Path) -> Any:
 
 
 def schema_problem(validator: Any, instance: Any) -> str | None:
+    import jsonschema
+
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is None:
         return None

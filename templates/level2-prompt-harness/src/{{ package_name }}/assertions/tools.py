@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
-
 from ..providers.base import ToolCall
 from .base import (
     Assertion,
@@ -39,6 +37,8 @@ def _call_problem(
     if problem:
         return None, f"{call.name}: arguments are {problem}"
     schema = declared[call.name]
+    import jsonschema  # here: only tool calls need it
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     problem = schema_problem(validator, arguments)
     return arguments, f"{call.name}: {problem}" if problem else None

@@ -75,7 +75,7 @@ class OpenAIProvider:
             started = time.perf_counter()
             wait = self.retry.backoff(attempt)
             try:
-                async with self.clients.client() as client:
+                async with self.clients.client(url) as client:
                     response = await client.post(
                         url,
                         params=self.profile.query or None,
