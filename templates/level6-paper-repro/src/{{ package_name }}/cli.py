@@ -32,7 +32,6 @@ from .grid import (
     parse_seeds,
 )
 
-Handler: TypeAlias = Callable[[argparse.Namespace], int]
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
@@ -154,43 +153,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command(
-    commands: Commands,
-    name: str,
-    handler: Handler,
-    text: str,
-    *,
-    progress: bool = False,
+    commands: Commands, name: str, text: str, *, progress: bool = False
 ) -> argparse.ArgumentParser:
     """A subcommand with the output options and the file options every command takes;
     `progress` where it draws a bar."""
     parents = [output_options(progress=progress), _path_options()]
-    sub = commands.add_parser(name, help=text, description=text, parents=parents)
-    sub.set_defaults(handler=handler)
-    return sub
+    return commands.add_parser(name, help=text, description=text, parents=parents)
 
 
 def _add_reproduce(commands: Commands) -> None:
     sub = _command(
         commands,
         "reproduce",
-        cmd_reproduce,
         "everything, in order, each step only if its inputs changed: grid (missing, "
         "failed or stale runs), aggregate, check-results, tables, figures, paper",
         progress=True,
     )
+    sub.set_defaults(handler=cmd_reproduce)
     _executor_options(sub)
     _stats_options(sub)
     _paper_options(sub)
 
 
 def _add_grid(commands: Commands) -> None:
-    sub = _command(
-        commands,
-        "grid",
-        cmd_grid,
-        "run the grid's runs (each its own folder)",
-        progress=True,
-    )
+    text = "run the grid's runs (each its own folder)"
+    sub = _command(commands, "grid", text, progress=True)
+    sub.set_defaults(handler=cmd_grid)
     _executor_options(sub)
     sub.add_argument(
         "--method", type=_listed(parse_list), help="only these methods (a,b)"
@@ -209,38 +197,27 @@ def _add_grid(commands: Commands) -> None:
 
 
 def _add_aggregate(commands: Commands) -> None:
-    _stats_options(
-        _command(
-            commands,
-            "aggregate",
-            cmd_aggregate,
-            "summarize the runs into results/summary.csv and the compute report",
-        )
-    )
+    text = "summarize the runs into results/summary.csv and the compute report"
+    sub = _command(commands, "aggregate", text)
+    sub.set_defaults(handler=cmd_aggregate)
+    _stats_options(sub)
 
 
 def _add_compute_report(commands: Commands) -> None:
-    _command(
-        commands,
-        "compute-report",
-        cmd_compute_report,
-        "print the compute the grid's runs used",
-    )
+    text = "print the compute the grid's runs used"
+    sub = _command(commands, "compute-report", text)
+    sub.set_defaults(handler=cmd_compute_report)
 
 
 def _add_tables(commands: Commands) -> None:
-    _command(
-        commands,
-        "tables",
-        cmd_tables,
-        "write the Markdown and LaTeX tables, the number macros and README's table",
-    )
+    text = "write the Markdown and LaTeX tables, the number macros and README's table"
+    sub = _command(commands, "tables", text)
+    sub.set_defaults(handler=cmd_tables)
 
 
 def _add_figures(commands: Commands) -> None:
-    sub = _command(
-        commands, "figures", cmd_figures, "draw the paper's figures (PNG and PDF)"
-    )
+    sub = _command(commands, "figures", "draw the paper's figures (PNG and PDF)")
+    sub.set_defaults(handler=cmd_figures)
     sub.add_argument(
         "--only", type=_listed(parse_list), help="only these figures (a,b)"
     )
@@ -250,22 +227,18 @@ def _add_figures(commands: Commands) -> None:
 
 
 def _add_check_results(commands: Commands) -> None:
-    _command(
-        commands,
-        "check-results",
-        cmd_check_results,
-        "compare the summary and every run's metrics with results/expected.json",
-    )
+    text = "compare the summary and every run's metrics with results/expected.json"
+    sub = _command(commands, "check-results", text)
+    sub.set_defaults(handler=cmd_check_results)
 
 
 def _add_update_expected(commands: Commands) -> None:
-    sub = _command(
-        commands,
-        "update-expected",
-        cmd_update_expected,
+    text = (
         "record the summary and every run's metrics hash as results/expected.json "
-        "(the only command that writes it)",
+        "(the only command that writes it)"
     )
+    sub = _command(commands, "update-expected", text)
+    sub.set_defaults(handler=cmd_update_expected)
     sub.add_argument(
         "--tolerance",
         type=_tolerance,
@@ -276,50 +249,35 @@ def _add_update_expected(commands: Commands) -> None:
 
 
 def _add_status(commands: Commands) -> None:
-    _command(
-        commands,
-        "status",
-        cmd_status,
-        "list every run of the grid: ok, stale (and why), failed, unfinished, missing",
+    text = (
+        "list every run of the grid: ok, stale (and why), failed, unfinished or missing"
     )
+    sub = _command(commands, "status", text)
+    sub.set_defaults(handler=cmd_status)
 
 
 def _add_paper(commands: Commands) -> None:
-    _paper_options(
-        _command(
-            commands,
-            "paper",
-            cmd_paper,
-            "build paper/ms.pdf with latexmk or tectonic",
-        )
-    )
+    sub = _command(commands, "paper", "build paper/ms.pdf with latexmk or tectonic")
+    sub.set_defaults(handler=cmd_paper)
+    _paper_options(sub)
 
 
 def _add_check_paper(commands: Commands) -> None:
-    _command(
-        commands,
-        "check-paper",
-        cmd_check_paper,
-        "paper macros, checklist answers and CITATION.cff",
-    )
+    text = "paper macros, checklist answers and CITATION.cff"
+    sub = _command(commands, "check-paper", text)
+    sub.set_defaults(handler=cmd_check_paper)
 
 
 def _add_verify_data(commands: Commands) -> None:
-    _command(
-        commands,
-        "verify-data",
-        cmd_verify_data,
-        "check each dataset against data/MANIFEST.sha256",
-    )
+    text = "check each dataset against data/MANIFEST.sha256"
+    sub = _command(commands, "verify-data", text)
+    sub.set_defaults(handler=cmd_verify_data)
 
 
 def _add_fetch_full(commands: Commands) -> None:
-    _command(
-        commands,
-        "fetch-full",
-        cmd_fetch_full,
-        "download the full-size data set (never part of reproduce)",
-    )
+    text = "download the full-size data set (never part of reproduce)"
+    sub = _command(commands, "fetch-full", text)
+    sub.set_defaults(handler=cmd_fetch_full)
 
 
 def _path_options() -> argparse.ArgumentParser:
