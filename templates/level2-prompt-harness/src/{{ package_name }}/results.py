@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .assertions import AssertionResult
+if TYPE_CHECKING:  # `compare` and `runs` read results without loading the checks
+    from .assertions import AssertionResult
 
 PASSED, FAILED, ERRORED = "passed", "failed", "errored"
 OUTCOMES = (PASSED, FAILED, ERRORED)
