@@ -3,7 +3,7 @@
 ```yaml
 name: main                   # runs go to runs/<name>/<method>/<config>/seed=<k>/
 seeds: [0, 1, 2, 3, 4]
-base: {}                     # overrides for every run
+base: {}                     # settings for every run
 methods:                     # what the paper compares; the first is the baseline
   baseline: {}
   label-smoothing: {train.label_smoothing: 0.1}
@@ -141,12 +141,12 @@ class Grid:
         for method in chosen_methods:
             for name in chosen_configs:
                 for seed in chosen_seeds:
-                    config = self.resolve(method, name, seed)
+                    config = self.run_config(method, name, seed)
                     folder = root / self.name / method / name / f"seed={seed}"
                     runs.append(Run(self.name, method, name, seed, config, folder))
         return runs
 
-    def resolve(self, method: str, config: str, seed: int) -> Config:
+    def run_config(self, method: str, config: str, seed: int) -> Config:
         """The settings of one run: the defaults, then the grid's base, method and
         config, then the seed. A problem names the section of the grid file that
         brought it: the first whose settings, added to those before, are refused."""
