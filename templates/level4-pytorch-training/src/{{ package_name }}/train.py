@@ -1,9 +1,10 @@
 """The training loop: `train` takes a Config and leaves a finished run folder.
 
-Everything a run works with (model, optimiser, schedule, loaders, where it stands) is
-one `Run`; each function below takes it and does one thing. Read top to bottom: the
-optimiser and schedule, one step, one epoch, the end of an epoch (validation, the best
-epoch, checkpoints), and `train`, which puts them together and tests the best epoch.
+Everything a run works with is one `Run` (run.py); each function below takes it and
+does one thing. Read top to bottom: one epoch, the end of an epoch (validation, the
+best epoch, checkpoints), and `train`, which puts them together and tests the best
+epoch. The optimiser and one step are in optimization.py, the files a run writes
+besides checkpoints in report.py.
 """
 
 from __future__ import annotations
@@ -12,311 +13,30 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-import yaml
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import DataLoader
 
 from . import distributed
-from .atomic import remove_stale_temporaries, write_text_atomic
-from .checkpoint import load_checkpoint, load_weights, run_dir_of
-from .config import Config, TrainConfig
-from .data import (
-    SEGMENTATION,
-    Batch,
-    Splits,
-    build_splits,
-    eval_loader,
-    set_epoch,
-    skip_batches,
-    train_loader,
-)
-from .errors import ConfigError, Error
+from .checkpoint import load_checkpoint, run_dir_of
+from .config import Config
+from .data import eval_loader, set_epoch, skip_batches
+from .errors import Error
 from .evaluate import Evaluation, evaluate_loader
-from .history import (
-    Logger,
-    check_loggers,
-    open_loggers,
-    plot_curves,
-    plot_segmentation,
-    write_csv,
-)
-from .models import build_model
+from .history import check_loggers, write_csv
+from .optimization import backward, optimizer_step
 from .progress import ProgressBar
-from .runs import create_run_dir, save_checkpoint, write_metrics
-from .runtime import (
-    autocast,
-    configure_determinism,
-    configure_matmul_precision,
-    get_rng_state,
-    needs_grad_scaler,
-    resolve_device,
-    resolve_precision,
-    seed_everything,
-    set_rng_state,
-)
+from .report import run_files, write_results
+from .run import Run, build_run
+from .runs import create_run_dir, save_checkpoint
+from .runtime import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(Error):
     """The loss became NaN or infinite: the run stops and keeps its last good state."""
-
-
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with weight decay on weight matrices and kernels only: biases and norm
-    scales (the 1-d parameters) are not pulled towards zero, as in nanoGPT."""
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    groups: list[dict[str, Any]] = [
-        {"params": [p for p in parameters if p.ndim >= 2]},
-        {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    # On CUDA the fused kernel updates every parameter in one launch instead of several.
-    on_cuda = all(parameter.is_cuda for parameter in parameters)
-    return torch.optim.AdamW(
-        groups,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        fused=True if on_cuda else None,
-    )
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer,
-    warmup_steps: int,
-    total_steps: int,
-    min_ratio: float = 0.0,
-) -> LambdaLR:
-    """Linear warm-up for `warmup_steps`, then cosine decay until `total_steps`, from
-    the full learning rate down to `min_ratio` of it (train.min_lr / train.lr)."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return LambdaLR(optimizer, factor)
-
-
-def backward(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    scaler: torch.amp.GradScaler,
-    *,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    scale: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward and backward of one batch; returns its mean loss and correct answers
-    (correct pixels, for segmentation). Both stay on the device: reading them
-    (`.item()`) would wait for the GPU every step."""
-    with autocast(device, amp_dtype):
-        logits = model(inputs)
-        loss = F.cross_entropy(logits, targets)
-    # For fp16 the scaler multiplies the loss so small gradients survive; else a no-op.
-    scaled: torch.Tensor = scaler.scale(loss * scale if scale != 1.0 else loss)
-    scaled.backward()  # type: ignore[no-untyped-call]
-    return loss.detach(), (logits.argmax(dim=1) == targets).sum()
-
-
-def optimizer_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: LambdaLR,
-    scaler: torch.amp.GradScaler,
-    grad_clip: float,
-) -> None:
-    """Clip, step, clear the gradients and move the schedule on."""
-    if grad_clip > 0:
-        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    scheduler.step()
-
-
-def train_step(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    scheduler: LambdaLR,
-    scaler: torch.amp.GradScaler,
-    *,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    grad_clip: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on one batch: `backward`, then `optimizer_step`."""
-    result = backward(
-        model, inputs, targets, scaler, device=device, amp_dtype=amp_dtype
-    )
-    optimizer_step(model, optimizer, scheduler, scaler, grad_clip)
-    return result
-
-
-@dataclass
-class Progress:
-    """Where a run stands: what a checkpoint saves besides the tensors."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimiser steps taken
-    batch: int = 0  # batches done in the current epoch (a checkpoint every N steps)
-    # This process's loss sum, correct answers, examples and seconds in that epoch.
-    epoch_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
-    history: list[dict[str, Any]] = field(default_factory=list)  # a row per epoch
-    best: dict[str, Any] = field(default_factory=lambda: {"epoch": None, "value": None})
-    epochs_without_improvement: int = 0
-
-
-@dataclass
-class Run:
-    """One training run: what it trains, with what, on what, and where it stands."""
-
-    config: Config
-    process: distributed.Process
-    device: torch.device
-    amp_dtype: torch.dtype | None  # None: fp32
-    splits: Splits
-    model: nn.Module  # the plain model: saved and evaluated
-    train_model: nn.Module  # what trains: the model, in DDP and compiled if asked
-    ddp: DistributedDataParallel | None
-    optimizer: torch.optim.Optimizer
-    scheduler: LambdaLR
-    scaler: torch.amp.GradScaler
-    train_batches: DataLoader[Batch]
-    val_batches: DataLoader[Batch]
-    batches_per_epoch: int
-    steps_per_epoch: int
-    progress: Progress = field(default_factory=Progress)
-    run_dir: Path = Path()
-    loggers: list[Logger] = field(default_factory=list)  # TensorBoard, MLflow, W&B
-    progress_bar: bool | None = None  # None: on terminals; False: never
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.splits.class_names)
-
-    @property
-    def precision(self) -> str:
-        return "fp32" if self.amp_dtype is None else str(self.amp_dtype)[6:]
-
-
-def build_run(
-    config: Config,
-    process: distributed.Process,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-) -> Run:
-    """Data, model, optimiser and schedule of a new run; no files yet."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    configure_determinism(config.deterministic)
-    configure_matmul_precision(device)
-    # The same seed on every process: the same split and initial weights.
-    seed_everything(config.seed)
-    splits = build_splits(config.data, config.seed)
-    if config.train.monitor == "val_mean_iou" and splits.task != SEGMENTATION:
-        raise ConfigError(
-            "train.monitor=val_mean_iou: only for segmentation (use val_loss)"
-        )
-    model = build_model(
-        config.model, splits.input_shape, len(splits.class_names), default=splits.model
-    )
-    if config.init_from:  # fine-tuning: the weights only, with a schedule of its own
-        path = Path(config.init_from)
-        load_weights(model, load_checkpoint(path)["model"], path)
-    model.to(device)
-    ddp = None
-    if process.distributed:
-        if config.train.sync_batchnorm:
-            if device.type != "cuda":
-                raise ConfigError(
-                    f"train.sync_batchnorm=true: needs CUDA GPUs, not {device.type}"
-                )
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
-        # DDP averages gradients across processes.
-        ddp = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    train_model: nn.Module = ddp if ddp is not None else model
-    if config.train.compile:
-        train_model = torch.compile(train_model)  # type: ignore[assignment]
-
-    pin_memory = device.type == "cuda"
-    shard = {"rank": process.rank, "world_size": process.world_size}
-    train_batches = train_loader(
-        splits.train, config.data, config.seed, pin_memory=pin_memory, **shard
-    )
-    val_batches = eval_loader(splits.val, config.data, pin_memory=pin_memory, **shard)
-    settings = config.train
-    batches = len(train_batches)
-    if settings.limit_train_batches:
-        batches = min(batches, settings.limit_train_batches)
-    steps = math.ceil(batches / settings.grad_accum_steps)
-    optimizer = build_optimizer(model, settings)
-    scheduler = build_scheduler(
-        optimizer,
-        warmup_steps=round(settings.warmup_epochs * steps),
-        total_steps=settings.epochs * steps,
-        min_ratio=settings.min_lr / settings.lr,
-    )
-    # Only fp16 needs loss scaling; a disabled scaler passes everything through.
-    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(amp_dtype))
-    # Each process draws its own dropout masks.
-    seed_everything(config.seed + process.rank)
-    return Run(
-        config, process, device, amp_dtype, splits, model, train_model, ddp,
-        optimizer, scheduler, scaler, train_batches, val_batches, batches, steps,
-    )  # fmt: skip
-
-
-def resume(run: Run, path: Path) -> None:
-    """Continue where checkpoint `path` stopped: weights, optimiser, schedule, scaler,
-    random states and progress, so the run ends as if it had never stopped."""
-    saved = load_checkpoint(path)
-    load_weights(run.model, saved["model"], path)
-    fused = run.optimizer.param_groups[0]["fused"]
-    run.optimizer.load_state_dict(saved["optimizer"])
-    for group in run.optimizer.param_groups:
-        group["fused"] = fused  # this device's kernel, not the saved run's
-    run.scheduler.load_state_dict(saved["scheduler"])
-    if run.scaler.is_enabled() and saved["scaler"]:
-        run.scaler.load_state_dict(saved["scaler"])
-    rank, world_size = run.process.rank, run.process.world_size
-    if len(saved["rng"]) == world_size:
-        set_rng_state(saved["rng"][rank])
-        epoch_sums = saved["epoch_sums"][rank]
-    else:
-        # A different number of processes cannot continue the old random streams.
-        log.warning(
-            "resuming with %d processes instead of %d: reseeding",
-            world_size,
-            len(saved["rng"]),
-        )
-        seed_everything(run.config.seed + rank + saved["epoch"])
-        epoch_sums, saved["batch"] = [0.0, 0.0, 0.0, 0.0], 0
-    run.progress = Progress(
-        epoch=saved["epoch"],
-        step=saved["step"],
-        batch=saved["batch"],
-        epoch_sums=list(epoch_sums),
-        history=saved["history"],
-        best=saved["best"],
-        epochs_without_improvement=saved["epochs_without_improvement"],
-    )
-    run.run_dir = run_dir_of(path)
 
 
 def train_one_epoch(run: Run) -> tuple[float, float]:
@@ -352,6 +72,7 @@ def train_one_epoch(run: Run) -> tuple[float, float]:
                     amp_dtype=run.amp_dtype,
                     scale=1.0 / group,
                 )
+            # The sums stay on the device: read once per epoch (or for the bar).
             sums[0] += loss * targets.numel()
             sums[1] += correct
             sums[2] += targets.numel()
@@ -402,7 +123,7 @@ def end_epoch(run: Run, train_loss: float, train_accuracy: float) -> bool:
         "val_loss": val.loss,
         "val_accuracy": val.accuracy,
     }
-    if run.splits.task == SEGMENTATION:
+    if run.segmentation:
         row["val_mean_iou"] = val.mean_iou
     row["seconds"] = round(progress.epoch_sums[3], 3)
     progress.epoch_sums = [0.0, 0.0, 0.0, 0.0]
@@ -418,7 +139,7 @@ def end_epoch(run: Run, train_loss: float, train_accuracy: float) -> bool:
         train_accuracy,
         val.loss,
         val.accuracy,
-        f" mIoU {val.mean_iou:.4f}" if run.splits.task == SEGMENTATION else "",
+        f" mIoU {val.mean_iou:.4f}" if run.segmentation else "",
         row["lr"],
         row["seconds"],
         "  (best)" if improved else "",
@@ -429,33 +150,16 @@ def end_epoch(run: Run, train_loss: float, train_accuracy: float) -> bool:
 
 
 def save(run: Run, improved: bool) -> None:
-    """Write last.pt (and best.pt) with every process's random state, and the CSV."""
-    rng_states = distributed.gather_objects(get_rng_state())
-    epoch_sums = distributed.gather_objects(run.progress.epoch_sums)
+    """Write last.pt (and best.pt) and the CSV; every process takes part."""
+    state = run.state_dict()
     if not run.process.is_main:
         return
-    progress = run.progress
-    checkpoint = {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "scaler": run.scaler.state_dict(),
-        "rng": rng_states,
-        "config": run.config.model_dump(),
-        "data": run.splits.info(),
-        "epoch": progress.epoch,
-        "step": progress.step,
-        "batch": progress.batch,
-        "epoch_sums": epoch_sums,
-        "history": progress.history,
-        "best": progress.best,
-        "epochs_without_improvement": progress.epochs_without_improvement,
-    }
-    save_checkpoint(checkpoint, run.run_dir / "checkpoints" / "last.pt")
+    checkpoints = run.run_dir / "checkpoints"
+    save_checkpoint(state, checkpoints / "last.pt")
     if improved:
-        save_checkpoint(checkpoint, run.run_dir / "checkpoints" / "best.pt")
-    if progress.history:
-        write_csv(progress.history, run.run_dir / "metrics.csv")
+        save_checkpoint(state, checkpoints / "best.pt")
+    if run.progress.history:
+        write_csv(run.progress.history, run.run_dir / "metrics.csv")
 
 
 def evaluate_best(run: Run) -> Evaluation:
@@ -480,7 +184,7 @@ def evaluate_best(run: Run) -> Evaluation:
         limit_batches=run.config.train.limit_eval_batches,
     )
     if run.process.is_main:
-        _write_results(run, result)
+        write_results(run, result)
     return result
 
 
@@ -493,7 +197,7 @@ def train(
     """Train from scratch, or continue the run of checkpoint `resume_from`, then test.
 
     Returns the run folder. Under torchrun, every process runs this function; rank 0
-    alone writes files.
+    alone writes files. `progress_bar`: None draws one on terminals, False never.
     """
     process = distributed.process_from_environment()
     device = resolve_device(config.device, process.local_rank)
@@ -505,14 +209,15 @@ def train(
         run = build_run(config, process, device, amp_dtype)
         run.progress_bar = progress_bar
         if resume_from is not None:
-            resume(run, resume_from)
+            run.load_state_dict(load_checkpoint(resume_from), source=resume_from)
+            run.run_dir = run_dir_of(resume_from)
         else:
             run.run_dir = distributed.broadcast_object(
                 create_run_dir(config.run_root, config.run_name)
                 if process.is_main
                 else None
             )
-        with _run_files(run):
+        with run_files(run):
             try:
                 while not _finished(run):
                     set_epoch(run.train_batches, run.progress.epoch, config.seed)
@@ -603,95 +308,3 @@ def _gradient_sync(run: Run, sync: bool) -> contextlib.AbstractContextManager[An
     if run.ddp is None or sync:
         return contextlib.nullcontext()
     return run.ddp.no_sync()
-
-
-@contextlib.contextmanager
-def _run_files(run: Run) -> Iterator[None]:
-    """The log file, the experiment loggers and config.yaml, for the run's duration."""
-    package_log = logging.getLogger(__package__)
-    if not run.process.is_main:  # one voice: the other ranks report only problems
-        package_log.setLevel(logging.WARNING)
-        yield
-        return
-    (run.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(run.run_dir)  # what a killed write left
-    # train.log keeps the whole story whatever --quiet or --verbose tell the terminal:
-    # the console handlers keep the level they had, the file takes info and up.
-    level = package_log.level
-    console = {handler: handler.level for handler in package_log.handlers}
-    for existing in console:
-        existing.setLevel(max(existing.level, package_log.getEffectiveLevel()))
-    package_log.setLevel(min(package_log.getEffectiveLevel(), logging.INFO))
-    handler = logging.FileHandler(run.run_dir / "train.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.setLevel(logging.INFO)
-    package_log.addHandler(handler)
-    run.loggers = open_loggers(run.config, run.run_dir)
-    try:
-        config_text = yaml.safe_dump(run.config.model_dump(), sort_keys=False)
-        write_text_atomic(run.run_dir / "config.yaml", config_text)
-        log.info(
-            "%s run %s on %s (%s, %d process%s)",
-            "continuing" if run.progress.step else "starting",
-            run.run_dir,
-            run.device,
-            run.precision,
-            run.process.world_size,
-            "" if run.process.world_size == 1 else "es",
-        )
-        yield
-    finally:
-        for logger in run.loggers:
-            logger.close()
-        package_log.removeHandler(handler)
-        handler.close()
-        package_log.setLevel(level)
-        for existing, console_level in console.items():
-            existing.setLevel(console_level)
-
-
-def _write_results(run: Run, result: Evaluation) -> None:
-    progress, config = run.progress, run.config
-    metrics = {
-        **result.metrics("test", run.splits.task, run.splits.class_names),
-        "task": run.splits.task,
-        "best_epoch": progress.best["epoch"],
-        f"best_{config.train.monitor}": progress.best["value"],
-        "epochs": progress.epoch,
-        "steps": progress.step,
-        "stopped_early": progress.epoch < config.train.epochs,
-        "train_seconds": round(sum(row["seconds"] for row in progress.history), 3),
-        "device": str(run.device),
-        "precision": run.precision,
-        "world_size": run.process.world_size,
-        "test_confusion_matrix": result.confusion.tolist(),
-    }
-    write_metrics(run.run_dir, metrics)
-    plot_curves(progress.history, run.run_dir / "curves.png")
-    if run.splits.task == SEGMENTATION:
-        _plot_masks(run, run.run_dir / "segmentation.png")
-    summary = (
-        f"  mean IoU {result.mean_iou:.4f}" if run.splits.task == SEGMENTATION else ""
-    )
-    log.info(
-        "test accuracy %.4f  loss %.4f%s  (%d examples; weights of epoch %s)",
-        result.accuracy,
-        result.loss,
-        summary,
-        result.count,
-        progress.best["epoch"],
-    )
-    log.info("run folder: %s", run.run_dir)
-
-
-@torch.no_grad()
-def _plot_masks(run: Run, path: Path, count: int = 6) -> None:
-    loader = DataLoader(run.splits.test, batch_size=count)
-    images, masks = next(iter(loader))
-    run.model.eval()
-    with autocast(run.device, run.amp_dtype):
-        logits = run.model(images.to(run.device))
-    predicted = logits.argmax(dim=1).cpu()
-    plot_segmentation(
-        images.numpy(), masks.numpy(), predicted.numpy(), run.splits.class_names, path
-    )
