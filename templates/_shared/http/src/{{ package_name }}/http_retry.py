@@ -25,7 +25,7 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 class RetryPolicy:
     """How often to retry and how long to wait: every HTTP call of the package."""
 
-    max_retries: int = 4
+    max_retries: int = 2  # as the official OpenAI and Anthropic SDKs
     backoff_s: float = 0.5  # the first wait; it doubles on each retry, with jitter
     max_wait_s: float = 60.0  # the longest wait, whether backoff or a server's ask
 
