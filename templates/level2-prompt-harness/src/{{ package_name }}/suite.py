@@ -19,7 +19,7 @@
 
 Every problem found is reported at once, each with the file, the case and what is
 wrong; a variable that a prompt or an assertion uses and the case does not define is
-one of them. A file with `tests` instead of `cases` is a promptfoo config: promptfoo.py
+one of them. A file with `tests` instead of `cases` is a promptfoo config: promptfoo/
 reads it into the same cases.
 """
 
@@ -46,7 +46,8 @@ from .assertions import (
 from .config import Config, ProviderProfile
 from .configfile import display_path, read_yaml
 from .errors import ConfigError
-from .promptfoo import is_promptfoo_config, read_promptfoo, read_promptfoo_yaml
+from .promptfoo.notation import is_promptfoo_config, read_promptfoo_yaml
+from .promptfoo.reader import read_promptfoo
 from .prompts import MissingVariableError, Prompt, PromptLibrary
 
 SUITE_FIELDS = {"description", "prompts", "providers", "judge", "defaults", "cases"}
@@ -283,7 +284,7 @@ class _SuiteLoader:
         )
 
     def load_promptfoo(self, raw: dict[str, Any], *, as_promptfoo: bool) -> Suite:
-        """A promptfoo config, read as it is (see promptfoo.py)."""
+        """A promptfoo config, read as it is (see the promptfoo package)."""
         translated = read_promptfoo(
             self.path, raw, self.config, as_promptfoo=as_promptfoo
         )
