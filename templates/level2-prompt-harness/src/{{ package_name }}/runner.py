@@ -141,7 +141,7 @@ class Runner:
         elif self.options.mode == "replay":
             inner = ReplayProvider(profile, self.recordings)
         else:
-            # Imported here: httpx and its certificates cost a replayed run nothing.
+            # Imported here: the HTTP client and its certificates cost a replay nothing.
             from .providers.clients import ClientPool
             from .providers.openai_compatible import OpenAIProvider
 

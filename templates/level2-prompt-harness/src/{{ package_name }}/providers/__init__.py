@@ -10,5 +10,5 @@
 - `redaction.py`: the wrapper that blanks secrets out of every answer and error;
 - `base.py`: the request, the completion and the error they all share.
 
-Only the endpoint's modules import httpx, so a replayed run never loads it.
+Only the endpoint's modules import the HTTP client, so a replayed run never loads it.
 """

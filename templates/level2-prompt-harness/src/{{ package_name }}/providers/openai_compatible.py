@@ -11,13 +11,11 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
-
 from ..config import ProviderProfile
 from ..errors import ConfigError
 from ..http_retry import RetryPolicy, retry_after_seconds, should_retry
 from .base import ChatRequest, Completion, ProviderError, ToolCall, arguments_text
-from .clients import ClientPool
+from .clients import TIMEOUTS, UNREACHABLE, ClientPool, Reply
 
 
 class OpenAIProvider:
@@ -61,9 +59,7 @@ class OpenAIProvider:
             )
         return vectors
 
-    async def _post(
-        self, path: str, body: dict[str, Any]
-    ) -> tuple[httpx.Response, float]:
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[Reply, float]:
         try:
             url = f"{self.profile.resolved_base_url()}/{path}"
             headers = self.profile.request_headers()
@@ -75,20 +71,19 @@ class OpenAIProvider:
             started = time.perf_counter()
             wait = self.retry.backoff(attempt)
             try:
-                async with self.clients.client(url) as client:
-                    response = await client.post(
-                        url,
-                        params=self.profile.query or None,
-                        json=body,
-                        headers={**headers, "x-attempt": str(attempt + 1)},
-                        timeout=self.timeout_s,
-                    )
-            except httpx.TimeoutException:
+                response = await self.clients.post_json(
+                    url,
+                    body,
+                    headers={**headers, "x-attempt": str(attempt + 1)},
+                    query=self.profile.query,
+                    timeout_s=self.timeout_s,
+                )
+            except TIMEOUTS:
                 problem = f"timed out after {self.timeout_s:g} s"
-            except httpx.HTTPError as exc:
+            except UNREACHABLE as exc:
                 problem = f"cannot reach {url}: {exc or type(exc).__name__}"
             else:
-                status = response.status_code
+                status = response.status
                 if status < 400:
                     return response, (time.perf_counter() - started) * 1000
                 # The whole body: RedactingProvider blanks secrets, then cuts it short.
@@ -109,7 +104,7 @@ class OpenAIProvider:
         plural = "s" if attempts > 1 else ""
         raise ProviderError(f"{problem} (gave up after {attempts} attempt{plural})")
 
-    def _parse(self, response: httpx.Response, latency_ms: float) -> Completion:
+    def _parse(self, response: Reply, latency_ms: float) -> Completion:
         try:
             data = response.json()
             choice = data["choices"][0]
