@@ -68,7 +68,8 @@ def blocked_by_an_edit(project: Path, cli: str) -> None:
     blocked = run([cli, "apply"], project, check=False, timeout=120)
     assert blocked.returncode == 4, (blocked.returncode, blocked.stderr)
     assert blocked.stderr.count("\n") == 1, blocked.stderr
-    assert "apply: " in blocked.stderr and "README.md" in blocked.stderr, blocked.stderr
+    assert "apply: " in blocked.stderr, blocked.stderr
+    assert "README.md" in blocked.stderr, blocked.stderr
     assert readme.read_bytes().endswith(b"an edit not yet committed\n")
     readme.write_bytes(original)
     quiet = run([cli, "apply", "--quiet"], project, timeout=120)
