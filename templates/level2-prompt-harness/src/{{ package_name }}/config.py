@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     Field,
@@ -25,7 +25,9 @@ from .configfile import (
 from .errors import ConfigError
 
 DEFAULT_CONFIG = "harness.yaml"
-MODES = ("replay", "live", "record")
+# replay: recordings only; live: call the endpoints; record: call them and record.
+Mode = Literal["replay", "live", "record"]
+MODES: tuple[str, ...] = get_args(Mode)
 PROVIDER_TYPES = ("openai", "echo", "python", "offline")
 # ${NAME} or ${NAME:-default}: read from the environment when a call is made.
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -212,7 +214,7 @@ class HarnessSettings(Settings):
     recordings_dir: Folder = "recordings"
     cache_dir: Folder = ".eval-cache"
     output_dir: Folder = "reports"
-    mode: Literal["replay", "live", "record"] = "replay"
+    mode: Mode = "replay"
     concurrency: int = Field(8, ge=1)
     timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(4, ge=0)
