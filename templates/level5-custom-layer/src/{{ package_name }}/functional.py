@@ -16,8 +16,10 @@ bfloat16, 127 / max|x| alone is off by up to 0.4%, enough to map a row's maximum
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,13 +38,75 @@ def absmean_ternary(weight: Tensor, eps: float = QUANT_EPS) -> tuple[Tensor, Ten
     The weight the layer uses is codes / scale. `scale` is a 0-d tensor. Neither
     carries autograd history: the straight-through estimator supplies the gradient.
     """
+    return _ternary(weight, eps, dequantize=False)
+
+
+# Elements per block of the element-wise passes over a weight on a CPU: 2 MiB of
+# float32, so a block's input and output stay in cache from one pass to the next.
+_BLOCK = 1 << 19
+
+
+def _ternary(weight: Tensor, eps: float, *, dequantize: bool) -> tuple[Tensor, Tensor]:
+    """absmean_ternary's codes, or with `dequantize` the codes / scale the layer
+    computes with, in as few passes over the weight as eager PyTorch allows.
+
+    One weight-sized buffer holds |W| and then the result, filled in place: at
+    2048 x 2048 a fresh 16 MiB tensor costs more on a CPU than the arithmetic in it.
+    On a CPU, in eager mode, round-clip is a comparison: round(w * scale) is 0
+    exactly where |w| is at most the dead zone's edge (0.5 rounds to even, to 0) and
+    w's sign elsewhere, so hardshrink at that edge and then sign give the same codes
+    bit for bit; and codes / scale equals codes * (1 / scale) bit for bit, the codes
+    being -1, 0 or 1. Elsewhere the edge would cost a device sync, and a compiled
+    graph fuses the passes of the plain form anyway.
+    """
     w = _at_least_float32(weight.detach())
-    magnitudes = w.abs()
-    scale = 1.0 / magnitudes.mean().clamp(min=eps)
-    # One weight-sized buffer for |W| and then the codes, filled in place: at 2048 x
-    # 2048 each fresh 16 MiB tensor costs more on a CPU than the arithmetic done in it.
-    codes = torch.mul(w, scale, out=magnitudes).round_().clamp_(-1, 1)
-    return codes.to(weight.dtype), scale
+    out = w.abs()  # in w's layout, which sets the order the mean adds in
+    scale = 1.0 / out.mean().clamp(min=eps)
+    edge = None
+    if w.device.type == "cpu" and not torch.compiler.is_compiling():
+        edge = _dead_zone_edge(scale)
+    if edge is None:
+        torch.mul(w, scale, out=out).round_().clamp_(-1, 1)
+        if dequantize:
+            out.div_(scale)
+    else:
+        inverse = 1.0 / scale
+        blocks: Iterable[tuple[Tensor, Tensor]] = [(w, out)]
+        if w.is_contiguous() and out.is_contiguous():
+            sources = torch.split(w.view(-1), _BLOCK)
+            blocks = zip(sources, torch.split(out.view(-1), _BLOCK), strict=True)
+        for source, target in blocks:
+            torch.hardshrink(source, edge, out=target).sign_()
+            if dequantize:
+                target.mul_(inverse)
+    return out.to(weight.dtype), scale
+
+
+def _dead_zone_edge(scale: Tensor) -> float | None:
+    """The largest t of scale's dtype with fl(t * scale) <= 0.5, or None where the
+    scale is not a finite positive number (NaN or infinite weights).
+
+    Rounded multiplication by a positive number is monotonic, so |w| > t exactly
+    where fl(|w| * scale) > 0.5. 0.5 / scale lands within an ulp or two of t; the
+    loop steps to it.
+    """
+    kind = np.float64 if scale.dtype == torch.float64 else np.float32
+    factor = kind(scale.item())
+    half = kind(0.5)
+    if not 0 < factor < np.inf:
+        return None
+    with np.errstate(over="ignore"):  # a tiny scale overflows the edge: None below
+        edge = half / factor
+    for _ in range(8):
+        if not np.isfinite(edge):
+            return None
+        if edge * factor > half:
+            edge = np.nextafter(edge, kind(0))
+        elif np.nextafter(edge, kind(np.inf)) * factor <= half:
+            edge = np.nextafter(edge, kind(np.inf))
+        else:
+            return float(edge)
+    return None
 
 
 def absmax_int8(x: Tensor, eps: float = QUANT_EPS) -> tuple[Tensor, Tensor]:
@@ -124,8 +188,11 @@ def fake_quant_weight(
     `mode` is "ternary" (b1.58) or "binary" (the original BitNet).
     """
     with torch.no_grad():
-        codes, scale = weight_codes(weight, mode, eps)
-        quantized = _divide(codes, scale)
+        if mode == "ternary":
+            quantized, _ = _ternary(weight, eps, dequantize=True)
+        else:
+            codes, scale = weight_codes(weight, mode, eps)
+            quantized = _divide(codes, scale)
     return _straight_through_if_needed(weight, quantized)
 
 
