@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from .atomic import write_bytes_atomic, write_json_atomic
+from .background import wait_for_pictures
 from .checkpoint import find_checkpoint, plan_resume
 from .commandline import (
     PROG,
@@ -186,6 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config.model_dump(), sort_keys=False), end="")
         return 0
     train(config, resume_from=checkpoint, progress_bar=progress_enabled(args))
+    wait_for_pictures()
     return 0
 
 

@@ -7,6 +7,7 @@ process and every function here is a no-op.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,16 @@ def init(process: Process, device: torch.device) -> None:
 
 
 def shutdown() -> None:
+    """Leave the process group, after everything that uses it is gone.
+
+    DistributedDataParallel's reducer keeps the group and its Gloo work objects alive,
+    and it lives in reference cycles that only the collector frees. Destroyed later,
+    after the group, it takes down a Gloo thread that is still joinable, and the
+    process aborts ("terminate called without an active exception"). So: collect
+    first, then destroy.
+    """
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

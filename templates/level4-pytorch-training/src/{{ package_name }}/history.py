@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .atomic import write_text_atomic
+from .atomic import write_bytes_atomic, write_text_atomic
 from .config import Config
 from .configfile import flatten
 from .errors import ConfigError
@@ -56,7 +56,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
         )
         accuracy_axes.legend()
     loss_axes.set_yscale("log")
-    figure.savefig(path, dpi=100)
+    _save(figure, path)
 
 
 def plot_segmentation(
@@ -99,7 +99,14 @@ def plot_segmentation(
         ncol=len(class_names),
         frameon=False,
     )
-    figure.savefig(path, dpi=100)
+    _save(figure, path)
+
+
+def _save(figure: Any, path: Path) -> None:
+    # Whole or not at all: pictures are drawn on a thread the process may not wait for.
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _figure(size: tuple[float, float]) -> Any:

@@ -23,16 +23,14 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
         {"params": [p for p in parameters if p.ndim >= 2]},
         {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
     ]
-    # One launch for all parameters: the fused kernel on CUDA; elsewhere the foreach
-    # kernels, which update a group's tensors together instead of one at a time.
-    on_cuda = all(parameter.is_cuda for parameter in parameters)
-    return torch.optim.AdamW(
-        groups,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        fused=True if on_cuda else None,
-        foreach=None if on_cuda else True,
-    )
+    try:
+        # The fused kernel updates every tensor of a group in one call: on CUDA, and
+        # on CPU since torch 2.4, where it takes a third of the time of the loop.
+        return torch.optim.AdamW(
+            groups, lr=config.lr, weight_decay=config.weight_decay, fused=True
+        )
+    except RuntimeError:  # a device or a torch release without it
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def build_scheduler(
@@ -86,7 +84,7 @@ def optimizer_step(
     schedule on."""
     if grad_clip > 0:
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     if scaler.is_enabled():
         scaler.step(optimizer)
         scaler.update()

@@ -6,14 +6,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader
 
 from .atomic import remove_stale_temporaries, write_text_atomic
+from .background import draw_later
 from .evaluate import Evaluation
 from .history import open_loggers, plot_curves, plot_segmentation
 from .run import Run
@@ -32,7 +33,8 @@ def run_files(run: Run) -> Iterator[None]:
         yield
         return
     (run.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(run.run_dir)  # what a killed write left
+    for folder in (run.run_dir, run.run_dir / "checkpoints"):
+        remove_stale_temporaries(folder)  # what a killed write left
     # train.log keeps the whole story whatever --quiet or --verbose tell the terminal:
     # the console handlers keep the level they had, the file takes info and up.
     level = package_log.level
@@ -95,22 +97,31 @@ def write_results(run: Run, result: Evaluation) -> None:
         result.count,
         progress.best["epoch"],
     )
-    # The pictures come last, after every number is safe on disk: drawing them
-    # (matplotlib's import above all) is the slowest part of this.
-    plot_curves(progress.history, run.run_dir / "curves.png")
+    # The pictures are drawn on another thread, after every number is safe on disk:
+    # matplotlib's import and drawing take longer than the test split. The command
+    # line waits for them (background.wait_for_pictures) before it exits.
+    draw_later("curves.png", plot_curves, progress.history, run.run_dir / "curves.png")
     if run.segmentation:
-        _plot_masks(run, run.run_dir / "segmentation.png")
+        images, masks, predicted = _masks(run)
+        draw_later(
+            "segmentation.png",
+            plot_segmentation,
+            images,
+            masks,
+            predicted,
+            run.splits.class_names,
+            run.run_dir / "segmentation.png",
+        )
     log.info("run folder: %s", run.run_dir)
 
 
 @torch.no_grad()
-def _plot_masks(run: Run, path: Path, count: int = 6) -> None:
+def _masks(run: Run, count: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first test images, their true masks and the model's, as arrays."""
     loader: DataLoader[Any] = DataLoader(run.splits.test, batch_size=count)
     images, masks = next(iter(loader))
     run.model.eval()
     with autocast(run.device, run.amp_dtype):
         logits = run.model(images.to(run.device))
     predicted = logits.argmax(dim=1).cpu()
-    plot_segmentation(
-        images.numpy(), masks.numpy(), predicted.numpy(), run.splits.class_names, path
-    )
+    return images.numpy(), masks.numpy(), predicted.numpy()

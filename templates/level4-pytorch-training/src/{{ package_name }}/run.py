@@ -21,6 +21,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
 from . import distributed
+from .background import Writer
 from .checkpoint import load_checkpoint, load_weights
 from .config import Config
 from .data import SEGMENTATION, Batch, Splits, build_splits, eval_loader, train_loader
@@ -78,6 +79,7 @@ class Run:
     run_dir: Path = Path()
     loggers: list[Logger] = field(default_factory=list)  # TensorBoard, MLflow, W&B
     progress_bar: bool | None = None  # None: on terminals; False: never
+    writer: Writer = field(default_factory=Writer)  # checkpoints, behind the loop
 
     @property
     def num_classes(self) -> int:

@@ -10,6 +10,7 @@ besides checkpoints in report.py.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from . import distributed
+from .atomic import write_bytes_atomic
 from .checkpoint import load_checkpoint, run_dir_of
 from .config import Config
 from .data import eval_loader, set_epoch, skip_batches
@@ -29,7 +31,7 @@ from .optimization import backward, optimizer_step
 from .progress import ProgressBar
 from .report import run_files, write_results
 from .run import Run, build_run
-from .runs import create_run_dir, save_checkpoint
+from .runs import create_run_dir
 from .runtime import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -154,17 +156,24 @@ def save(run: Run, improved: bool) -> None:
     state = run.state_dict()
     if not run.process.is_main:
         return
+    # Serialised now, written while the next epoch trains: the bytes are this moment's
+    # state, and each file is still replaced atomically.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    checkpoint = buffer.getvalue()
     checkpoints = run.run_dir / "checkpoints"
-    save_checkpoint(state, checkpoints / "last.pt")
+    run.writer.submit(write_bytes_atomic, checkpoints / "last.pt", checkpoint)
     if improved:
-        save_checkpoint(state, checkpoints / "best.pt")
+        run.writer.submit(write_bytes_atomic, checkpoints / "best.pt", checkpoint)
     if run.progress.history:
-        write_csv(run.progress.history, run.run_dir / "metrics.csv")
+        history = list(run.progress.history)
+        run.writer.submit(write_csv, history, run.run_dir / "metrics.csv")
 
 
 def evaluate_best(run: Run) -> Evaluation:
     """Evaluate the best epoch's weights on the test split and write the results."""
     if run.process.is_main:  # rank 0 reads them; the others receive them
+        run.writer.wait()
         best = run.run_dir / "checkpoints" / "best.pt"
         run.model.load_state_dict(load_checkpoint(best)["model"])
     distributed.broadcast_tensors(list(run.model.state_dict().values()))
@@ -206,44 +215,52 @@ def train(
         check_loggers(config)
     distributed.init(process, device)
     try:
-        run = build_run(config, process, device, amp_dtype)
-        run.progress_bar = progress_bar
-        if resume_from is not None:
-            run.load_state_dict(load_checkpoint(resume_from), source=resume_from)
-            run.run_dir = run_dir_of(resume_from)
-        else:
-            run.run_dir = distributed.broadcast_object(
-                create_run_dir(config.run_root, config.run_name)
-                if process.is_main
-                else None
-            )
-        with run_files(run):
-            try:
-                while not _finished(run):
-                    set_epoch(run.train_batches, run.progress.epoch, config.seed)
-                    train_loss, train_accuracy = train_one_epoch(run)
-                    if end_epoch(run, train_loss, train_accuracy):
-                        log.info(
-                            "early stop: %s has not improved for %d epochs",
-                            config.train.monitor,
-                            config.train.early_stopping_patience,
-                        )
-            except KeyboardInterrupt:
-                log.warning(
-                    "interrupted at epoch %d, step %d; continue with: "
-                    "train --resume %s",
-                    run.progress.epoch,
-                    run.progress.step,
-                    run.run_dir,
-                )
-                raise
-            evaluate_best(run)
-        # Leave together: a process that tears down its process group while another
-        # still writes the results can abort the job.
-        distributed.barrier()
-        return run.run_dir
+        # The run (and its DDP wrapper) is gone when this returns: shutdown needs that.
+        return _train(
+            build_run(config, process, device, amp_dtype), resume_from, progress_bar
+        )
     finally:
         distributed.shutdown()
+
+
+def _train(run: Run, resume_from: Path | None, progress_bar: bool | None) -> Path:
+    """Start or resume, train every epoch, test the best; the files of the run."""
+    config, process = run.config, run.process
+    run.progress_bar = progress_bar
+    if resume_from is not None:
+        run.load_state_dict(load_checkpoint(resume_from), source=resume_from)
+        run.run_dir = run_dir_of(resume_from)
+    else:
+        run.run_dir = distributed.broadcast_object(
+            create_run_dir(config.run_root, config.run_name)
+            if process.is_main
+            else None
+        )
+    # The checkpoint writer finishes, whatever happens: a kill keeps the last one.
+    with run_files(run), contextlib.closing(run.writer):
+        try:
+            while not _finished(run):
+                set_epoch(run.train_batches, run.progress.epoch, config.seed)
+                train_loss, train_accuracy = train_one_epoch(run)
+                if end_epoch(run, train_loss, train_accuracy):
+                    log.info(
+                        "early stop: %s has not improved for %d epochs",
+                        config.train.monitor,
+                        config.train.early_stopping_patience,
+                    )
+        except KeyboardInterrupt:
+            log.warning(
+                "interrupted at epoch %d, step %d; continue with: train --resume %s",
+                run.progress.epoch,
+                run.progress.step,
+                run.run_dir,
+            )
+            raise
+        evaluate_best(run)
+    # Leave together: a process that tears down its process group while another
+    # still writes the results can abort the job.
+    distributed.barrier()
+    return run.run_dir
 
 
 def _finished(run: Run) -> bool:
@@ -272,6 +289,7 @@ def _check_finite(run: Run, what: str, value: float) -> None:
     """Stop a run whose loss became NaN or infinite; its last checkpoint stays good."""
     if math.isfinite(value):
         return
+    run.writer.wait()
     last = run.run_dir / "checkpoints" / "last.pt"
     kept = (
         f"{last} keeps the last good state (step {load_checkpoint(last)['step']})"
