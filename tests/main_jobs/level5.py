@@ -16,6 +16,9 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert "ternary weight STE, saturated weights too" in result.stdout
     assert "Jacobian exact" in result.stdout
     assert "FAIL" not in result.stdout
+    # What it is doing goes to stderr through logging; the results alone to stdout.
+    assert "training BitNet and its float twin" in result.stderr
+    assert "training BitNet" not in result.stdout
     (report_file,) = project.glob("runs/*-check/metrics.json")
     report = json.loads(report_file.read_text(encoding="utf-8"))
     assert report["passed"] is True, report
@@ -30,7 +33,9 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     assert bitnet["final_loss"] <= 0.5 * bitnet["first_loss"], bitnet
 
     bench_args = ["--shape", "4x256x256", "--repeats", "3", "--device", "cpu"]
-    run([cli, "bench", *bench_args, "--skip-transformers"], project)
+    quiet = run([cli, "bench", *bench_args, "--skip-transformers", "--quiet"], project)
+    assert quiet.stderr == "", quiet.stderr
+    assert "report: runs/" in quiet.stdout
     (bench_file,) = project.glob("runs/*-bench/bench.json")
     bench = json.loads(bench_file.read_text(encoding="utf-8"))
     (entry,) = bench["shapes"]
