@@ -2,6 +2,8 @@
 
 Each write goes to a temporary file in the target's folder, is flushed to disk, then
 renamed over the target: a reader sees the old file or the new one, never a torn one.
+`durable=False` skips the flush to disk (an fsync, milliseconds each) for files that
+are cheap to lose in a power cut, such as cache entries: a kill still never tears them.
 A process killed mid-write can leave only its temporary file, which is named
 `.<target>.<random>.tmp`; `remove_stale_temporaries` clears those on the next run.
 """
@@ -21,7 +23,7 @@ from .errors import ConfigError
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
+def atomic_writer(path: str | Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
     """A binary file that replaces `path` when the block ends without an error."""
     target = Path(path)
     try:
@@ -39,21 +41,22 @@ def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
         with os.fdopen(handle, "wb") as file:
             yield file
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    with atomic_writer(path) as file:
+def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
+    with atomic_writer(path, durable=durable) as file:
         file.write(data)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
+def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> None:
     """UTF-8 with the newlines as given, on every platform."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"), durable=durable)
 
 
 def write_json_atomic(path: str | Path, value: Any, *, sort_keys: bool = False) -> None:

@@ -162,7 +162,7 @@ def validate(
         return model.model_validate(dict(values))
     except ValidationError as error:
         problems = error.errors(include_url=False)
-        message = _describe(model, problems[0])
+        message = _describe(model, problems[0], values)
         # A cross-field check reports "key: reason" itself, so the key leads the line.
         key = message.partition(":")[0]
         origin = where
@@ -257,8 +257,8 @@ _REASONS = {
 }
 
 
-def _describe(model: type[BaseModel], problem: Any) -> str:
-    key = ".".join(str(part) for part in problem["loc"])
+def _describe(model: type[BaseModel], problem: Any, values: Any = None) -> str:
+    key = ".".join(_written_key(problem["loc"], values))
     kind = problem["type"]
     context = {  # "above 0", not "above 0.0"
         name: int(value) if isinstance(value, float) and value.is_integer() else value
@@ -278,6 +278,25 @@ def _describe(model: type[BaseModel], problem: Any) -> str:
         text = repr(value)
         shown = f", got {text if len(text) <= 60 else text[:57] + '...'}"
     return f"{key}: {reason}{shown}" if key else f"{reason}{shown}"
+
+
+def _written_key(loc: tuple[Any, ...], values: Any) -> list[str]:
+    """The key as the file spells it. pydantic puts a tagged union member's tag in
+    the location (providers.local.openai.model) though no file has that key: a part
+    that is not in the values there, before the last, is such a tag."""
+    parts: list[str] = []
+    current = values
+    for index, part in enumerate(loc):
+        if isinstance(current, Mapping):
+            if part not in current and index < len(loc) - 1:
+                continue
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int):
+            current = current[part] if 0 <= part < len(current) else None
+        else:
+            current = None
+        parts.append(str(part))
+    return parts
 
 
 def _suggestion(model: type[BaseModel], key: str) -> str:
