@@ -51,7 +51,9 @@ class ResponseCache:
     def put(self, key: str, completion: Completion) -> None:
         if self.write:
             text = json.dumps(completion.to_dict(), ensure_ascii=False)
-            write_text_atomic(self._path(key), text)
+            # No fsync: an entry lost in a power cut is a miss, and get() reads a
+            # damaged one as a miss too; the flush would cost milliseconds per call.
+            write_text_atomic(self._path(key), text, durable=False)
 
     def clear(self) -> int:
         """Delete every cached response; returns how many there were."""

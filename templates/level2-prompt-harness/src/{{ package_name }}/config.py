@@ -10,8 +10,6 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     Field,
-    ModelWrapValidatorHandler,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -242,31 +240,6 @@ class HarnessSettings(Settings):
                     f" got {raw['type']!r}"
                 )
         return values
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _keys_without_union_tags(
-        cls, values: Any, handler: ModelWrapValidatorHandler[HarnessSettings]
-    ) -> HarnessSettings:
-        # pydantic puts the union member's tag in an error's location
-        # (providers.local.openai.model); the key the user wrote has none.
-        try:
-            return handler(values)
-        except ValidationError as error:
-            problems: list[Any] = []  # pydantic_core's InitErrorDetails
-            for problem in error.errors():
-                loc = problem["loc"]
-                if len(loc) > 3 and loc[0] == "providers" and loc[2] in PROVIDER_TYPES:
-                    loc = (*loc[:2], *loc[3:])
-                detail = {
-                    "type": problem["type"],
-                    "loc": loc,
-                    "input": problem["input"],
-                }
-                if "ctx" in problem:
-                    detail["ctx"] = problem["ctx"]
-                problems.append(detail)
-            raise ValidationError.from_exception_data(error.title, problems) from None
 
     @model_validator(mode="after")
     def _chosen_profiles_exist(self) -> HarnessSettings:
