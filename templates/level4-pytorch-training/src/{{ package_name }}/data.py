@@ -164,7 +164,7 @@ def build_splits(config: DataConfig, seed: int) -> Splits:
     except KeyError:
         known = ", ".join(sorted(DATASETS))
         raise ConfigError(
-            f"data.dataset={config.dataset!r}: unknown dataset (known: {known})"
+            f"data.dataset: unknown dataset (known: {known}), got {config.dataset!r}"
         ) from None
     return make_splits(config, seed)
 

@@ -171,7 +171,8 @@ def build_run(
         if config.train.sync_batchnorm:
             if device.type != "cuda":
                 raise ConfigError(
-                    f"train.sync_batchnorm=true: needs CUDA GPUs, not {device.type}"
+                    f"train.sync_batchnorm: needs CUDA GPUs, not {device.type},"
+                    " got true"
                 )
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
         # DDP averages gradients across processes.

@@ -44,12 +44,12 @@ def build_model(
     except KeyError:
         known = ", ".join(["auto", *sorted(MODELS)])
         raise ConfigError(
-            f"model.name={config.name!r}: unknown model (known: {known})"
+            f"model.name: unknown model (known: {known}), got {config.name!r}"
         ) from None
     if (name in SEGMENTATION_MODELS) != (default in SEGMENTATION_MODELS):
         task = "segmentation" if default in SEGMENTATION_MODELS else "classification"
         raise ConfigError(
-            f"model.name={name}: does not fit this dataset's task, {task} "
-            f"(use model.name=auto or {default})"
+            f"model.name: does not fit this dataset's task, {task} "
+            f"(use auto or {default}), got {name!r}"
         )
     return model_class(config, input_shape, num_classes)

@@ -39,8 +39,9 @@ class UNet(nn.Module):
         scale = 2 ** (len(widths) - 1)
         if input_shape[1] % scale or input_shape[2] % scale:
             raise ConfigError(
-                f"model.channels={widths}: {len(widths)} stages need image sides "
-                f"that are multiples of {scale}, not {input_shape[1]}x{input_shape[2]}"
+                f"model.channels: {len(widths)} stages need image sides that are "
+                f"multiples of {scale}, not {input_shape[1]}x{input_shape[2]}, "
+                f"got {widths}"
             )
         self.down = nn.ModuleList()
         in_channels = input_shape[0]

@@ -66,7 +66,8 @@ class ViT(nn.Module):
         patch = config.patch_size
         if height % patch or width % patch:
             raise ConfigError(
-                f"model.patch_size={patch}: must divide the image size {height}x{width}"
+                f"model.patch_size: must divide the image size {height}x{width},"
+                f" got {patch}"
             )
         # A convolution with stride = kernel = patch is a linear map of each patch.
         self.patches = nn.Conv2d(channels, config.dim, kernel_size=patch, stride=patch)
