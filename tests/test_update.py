@@ -167,6 +167,7 @@ def test_changing_the_level_on_update_is_refused(
     assert "_commit: 1.0.0" in answers
 
 
+@pytest.mark.slow
 def test_update_at_the_same_level_with_explicit_answer_is_accepted(
     template: Path, tmp_path: Path
 ) -> None:
