@@ -8,6 +8,7 @@ constraint is refused in one line that names the key and the reason.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -16,6 +17,8 @@ from pydantic import AfterValidator, Field, model_validator
 
 from .configfile import Settings, validate
 from .runtime import MAX_SEED
+
+log = logging.getLogger(__name__)
 
 Count = Annotated[int, Field(ge=1)]
 # 0 means something of its own for these (off, all, torch's default): see the field.
@@ -78,6 +81,18 @@ class ModelConfig(Settings):
 
 
 class TrainConfig(Settings):
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, values: Any) -> Any:
+        # Config files written before the --no-progress option still load.
+        if isinstance(values, dict) and "progress" in values:
+            log.warning(
+                "train.progress: no longer a setting, ignored; the progress bar is"
+                " the --no-progress option of train"
+            )
+            values = {key: value for key, value in values.items() if key != "progress"}
+        return values
+
     epochs: Count = 12
     lr: Positive = 3e-3
     min_lr: NonNegative = 3e-5  # the cosine decays to this, not to zero
@@ -149,8 +164,9 @@ class Config(Settings):
         return self
 
 
-# Keys a checkpoint of an earlier release may hold that no longer exist: the progress
-# bar moved from `train.progress` to the `--no-progress` option.
+# Keys a checkpoint of an earlier release may hold that no longer exist, dropped here
+# without the warning a settings file gets: the progress bar moved from
+# `train.progress` to the `--no-progress` option.
 _RETIRED_KEYS = (("train", "progress"),)
 
 
