@@ -166,7 +166,11 @@ def validate(
         # A cross-field check reports "key: reason" itself, so the key leads the line.
         key = message.partition(":")[0]
         origin = where
-        if any(key == k or key.startswith(f"{k}.") for k in from_command_line):
+        # The key itself, a section holding it, or a section only an override names.
+        if any(
+            key == k or key.startswith(f"{k}.") or k.startswith(f"{key}.")
+            for k in from_command_line
+        ):
             origin = "command line"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(f"{origin}: {message}{more}") from None
