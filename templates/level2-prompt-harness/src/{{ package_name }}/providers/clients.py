@@ -145,16 +145,13 @@ class _Connection:
         self.keep_alive = False  # set when a reply leaves the connection fit for more
 
     @classmethod
-    async def open(
-        cls, origin: _Origin, context: ssl.SSLContext | None, timeout_s: float
-    ) -> _Connection:
-        async with asyncio.timeout(timeout_s):
-            reader, writer = await asyncio.open_connection(
-                origin.host,
-                origin.port,
-                ssl=context,
-                server_hostname=origin.host if context else None,
-            )
+    async def open(cls, origin: _Origin, context: ssl.SSLContext | None) -> _Connection:
+        reader, writer = await asyncio.open_connection(
+            origin.host,
+            origin.port,
+            ssl=context,
+            server_hostname=origin.host if context else None,
+        )
         return cls(reader, writer)
 
     def reusable(self) -> bool:
@@ -165,14 +162,13 @@ class _Connection:
             and not self.reader.at_eof()
         )
 
-    async def exchange(self, head: bytes, content: bytes, timeout_s: float) -> Reply:
+    async def exchange(self, head: bytes, content: bytes) -> Reply:
         self.keep_alive = False
         self.writer.write(head + content)
-        async with asyncio.timeout(timeout_s):
-            await self.writer.drain()
-        version, status, headers = await self._read_head(timeout_s)
+        await self.writer.drain()
+        version, status, headers = await self._read_head()
         while 100 <= status < 200:  # informational: the reply proper follows
-            version, status, headers = await self._read_head(timeout_s)
+            version, status, headers = await self._read_head()
         reply = dict(headers)  # a repeated header keeps its last value
         connection = {t.strip().lower() for t in reply.get("connection", "").split(",")}
         codings = [v for n, v in headers if n == "transfer-encoding"]
@@ -183,24 +179,21 @@ class _Connection:
         elif codings:
             # Chunked when it is the last coding; a body ended by the close otherwise.
             if codings[-1].rsplit(",", 1)[-1].strip().lower() == "chunked":
-                body = await self._read_chunks(timeout_s)
+                body = await self._read_chunks()
             else:
-                body, framed = await self._read_to_close(timeout_s), False
+                body, framed = await self.reader.read(), False
         elif lengths:
             if len(lengths) > 1 or not next(iter(lengths)).isdigit():
                 raise NoAnswer(f"Invalid Content-Length {sorted(lengths)}")
-            body = await self._read_exactly(int(next(iter(lengths))), timeout_s)
+            body = await self._read_exactly(int(next(iter(lengths))))
         else:
-            body, framed = await self._read_to_close(timeout_s), False
+            body, framed = await self.reader.read(), False
         self.keep_alive = framed and version == "HTTP/1.1" and "close" not in connection
         return Reply(status, reply, body)
 
-    async def _read_head(
-        self, timeout_s: float
-    ) -> tuple[str, int, list[tuple[str, str]]]:
+    async def _read_head(self) -> tuple[str, int, list[tuple[str, str]]]:
         try:
-            async with asyncio.timeout(timeout_s):
-                raw = await self.reader.readuntil(b"\r\n\r\n")
+            raw = await self.reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
             raise NoAnswer(_CLOSED_EARLY) from None
         except asyncio.LimitOverrunError:
@@ -218,26 +211,24 @@ class _Connection:
             headers.append((name.lower(), value.strip(" \t")))
         return version, int(code), headers
 
-    async def _read_exactly(self, size: int, timeout_s: float) -> bytes:
+    async def _read_exactly(self, size: int) -> bytes:
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self.reader.readexactly(size)
+            return await self.reader.readexactly(size)
         except asyncio.IncompleteReadError:
             raise NoAnswer("the server closed the connection mid-reply") from None
 
-    async def _read_line(self, timeout_s: float) -> bytes:
+    async def _read_line(self) -> bytes:
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self.reader.readuntil(b"\r\n")
+            return await self.reader.readuntil(b"\r\n")
         except asyncio.IncompleteReadError:
             raise NoAnswer("the server closed the connection mid-reply") from None
         except asyncio.LimitOverrunError:
             raise NoAnswer("a line of the reply is longer than 64 KiB") from None
 
-    async def _read_chunks(self, timeout_s: float) -> bytes:
+    async def _read_chunks(self) -> bytes:
         body = bytearray()
         while True:
-            line = await self._read_line(timeout_s)
+            line = await self._read_line()
             try:
                 size = int(line.split(b";", 1)[0].strip(), 16)  # extensions ignored
             except ValueError:
@@ -246,17 +237,13 @@ class _Connection:
                 raise NoAnswer(f"malformed chunk size in the reply: {line[:40]!r}")
             if size == 0:
                 break
-            chunk = await self._read_exactly(size + 2, timeout_s)
+            chunk = await self._read_exactly(size + 2)
             if chunk[-2:] != b"\r\n":
                 raise NoAnswer("a chunk of the reply is longer than it says")
             body += chunk[:-2]
-        while await self._read_line(timeout_s) != b"\r\n":  # trailers, unused
+        while await self._read_line() != b"\r\n":  # trailers, unused
             pass
         return bytes(body)
-
-    async def _read_to_close(self, timeout_s: float) -> bytes:
-        async with asyncio.timeout(timeout_s):
-            return await self.reader.read()
 
     def close(self) -> None:
         self.writer.close()
@@ -309,14 +296,17 @@ class ClientPool:
         host = parts.netloc.rpartition("@")[2]
         head = _request_head(target, host, len(content), headers)
         try:
-            connection = await self._connection(origin, timeout_s)
-            try:
-                reply = await connection.exchange(head, content, timeout_s)
-            except BaseException:
-                # A broken exchange never meets the next call.
-                connection.close()
-                self._open.discard(connection)
-                raise
+            # One deadline for the call, connecting, sending and the whole reply: the
+            # "seconds allowed per call" of timeout_s.
+            async with asyncio.timeout(timeout_s):
+                connection = await self._connection(origin)
+                try:
+                    reply = await connection.exchange(head, content)
+                except BaseException:
+                    # A broken exchange never meets the next call.
+                    connection.close()
+                    self._open.discard(connection)
+                    raise
         except OSError as exc:  # refused, reset, no such host, a bad certificate
             if isinstance(exc, TimeoutError):
                 raise
@@ -324,7 +314,7 @@ class ClientPool:
         self._idle[origin].append(connection)
         return reply
 
-    async def _connection(self, origin: _Origin, timeout_s: float) -> _Connection:
+    async def _connection(self, origin: _Origin) -> _Connection:
         """An idle connection to `origin` that is still open, or a new one."""
         idle = self._idle.setdefault(origin, [])
         while idle:
@@ -334,7 +324,7 @@ class ClientPool:
             connection.close()
             self._open.discard(connection)
         context = self._context() if origin.scheme == "https" else None
-        connection = await _Connection.open(origin, context, timeout_s)
+        connection = await _Connection.open(origin, context)
         self._open.add(connection)
         return connection
 
