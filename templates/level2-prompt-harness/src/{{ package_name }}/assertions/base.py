@@ -18,7 +18,6 @@ modules, one per family.
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -410,7 +409,7 @@ async def grade(assertion: Assertion, context: GradeContext) -> AssertionResult:
                 context, transformed=apply_transform(assertion.transform, context)
             )
         verdict = REGISTRY[assertion.type].check(assertion, context)
-        if inspect.isawaitable(verdict):
+        if not isinstance(verdict, tuple):  # a check that waits: a judge, embeddings
             verdict = await verdict
     except Skip as skip:
         return AssertionResult(
