@@ -196,6 +196,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # xdist hands tests to its workers in this order: the longest go first, so that the
+    # run does not end with one worker on a long test while the other waits.
+    items.sort(key=longest_first)
     wanted = config.getoption("--level")
     if wanted is None:
         return
@@ -207,3 +210,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (selected if keep else deselected).append(item)
     config.hook.pytest_deselected(items=deselected)
     items[:] = selected
+
+
+def longest_first(item: pytest.Item) -> tuple[bool, ...]:
+    """Sort key: a level's full run (install, pytest, main job; a minute or more each),
+    then an update from a published release, then the other slow tests, the PyTorch
+    levels' first in each group; the rest keep their order."""
+    params = (
+        item.callspec.params
+        if isinstance(item, pytest.Function) and hasattr(item, "callspec")
+        else {}
+    )
+    name = getattr(item, "originalname", item.name)
+    full_run = (
+        name == "test_generated_project_passes_its_own_checks"
+        and params.get("answer_set") == "defaults"
+    )
+    release = name == "test_a_project_from_a_published_release_updates_with_its_edits_kept"
+    level = params.get("level")
+    torch = isinstance(level, int) and levels.needs_torch(level)
+    slow = item.get_closest_marker("slow") is not None
+    return (not full_run, not release, not slow, not torch)
