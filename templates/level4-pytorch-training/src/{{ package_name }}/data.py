@@ -240,9 +240,33 @@ def _loader(
     if isinstance(dataset, TensorDataset):
         # Tensors in memory: index a whole batch at once instead of gathering and
         # stacking one example at a time (the same batches, markedly faster).
-        batches = BatchSampler(sampler, batch_size, drop_last=False)
+        batches: Sampler[Any] = (
+            IndexBatches(sampler, batch_size)
+            if config.num_workers == 0
+            # Worker processes get lists: a tensor would be sent through shared memory.
+            else BatchSampler(sampler, batch_size, drop_last=False)
+        )
         return DataLoader(dataset, sampler=batches, batch_size=None, **options)
     return DataLoader(dataset, sampler=sampler, batch_size=batch_size, **options)
+
+
+class IndexBatches(Sampler[torch.Tensor]):
+    """The batches of `BatchSampler(sampler, batch_size)`, each a tensor of indices.
+
+    A tensor indexes the dataset's tensors in one call; a list is read one element at
+    a time, which takes longer than the rest of the loader's work for a batch.
+    """
+
+    def __init__(self, sampler: Sampler[int], batch_size: int) -> None:
+        self.sampler = sampler  # where set_epoch finds it, as in a BatchSampler
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = torch.tensor(list(self.sampler), dtype=torch.int64)
+        return iter(torch.split(order, self.batch_size))
 
 
 def _split(

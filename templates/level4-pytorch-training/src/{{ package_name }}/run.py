@@ -28,7 +28,7 @@ from .data import SEGMENTATION, Batch, Splits, build_splits, eval_loader, train_
 from .errors import ConfigError
 from .history import Logger
 from .models import build_model
-from .optimization import build_optimizer, build_scheduler
+from .optimization import build_optimizer, build_scheduler, one_parameter_group
 from .runtime import (
     configure_determinism,
     configure_matmul_precision,
@@ -116,11 +116,14 @@ class Run:
         load_weights(self.model, state["model"], source)
         fused = self.optimizer.param_groups[0]["fused"]
         foreach = self.optimizer.param_groups[0]["foreach"]
-        self.optimizer.load_state_dict(state["optimizer"])
+        optimizer, scheduler = one_parameter_group(
+            state["optimizer"], state["scheduler"], self.optimizer
+        )
+        self.optimizer.load_state_dict(optimizer)
         for group in self.optimizer.param_groups:
             # This device's kernels, not the saved run's.
             group["fused"], group["foreach"] = fused, foreach
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler.load_state_dict(scheduler)
         if self.scaler.is_enabled() and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         saved = {f.name: state[f.name] for f in dataclasses.fields(Progress)}

@@ -49,7 +49,11 @@ def train_one_epoch(run: Run) -> tuple[float, float]:
     """
     progress, settings = run.progress, run.config.train
     run.train_model.train()
-    sums = torch.tensor(progress.epoch_sums[:3], dtype=torch.float64, device=run.device)
+    # The loss and correct answers summed on the device: read once per epoch (or for
+    # the bar), since reading waits for the GPU. The count of examples is known here.
+    sums = torch.tensor(progress.epoch_sums[:2], dtype=torch.float64, device=run.device)
+    loss_sum, correct_sum = sums.unbind()
+    count = int(progress.epoch_sums[2])
     accumulate, total = settings.grad_accum_steps, run.batches_per_epoch
     batches = skip_batches(run.train_batches, progress.batch)
     started = time.perf_counter() - progress.epoch_sums[3]
@@ -74,24 +78,22 @@ def train_one_epoch(run: Run) -> tuple[float, float]:
                     amp_dtype=run.amp_dtype,
                     scale=1.0 / group,
                 )
-            # The sums stay on the device: read once per epoch (or for the bar).
-            sums[0] += loss * targets.numel()
-            sums[1] += correct
-            sums[2] += targets.numel()
+            loss_sum.add_(loss, alpha=targets.numel())
+            correct_sum.add_(correct)
+            count += targets.numel()
             progress.batch = index + 1
             if not steps_now:
                 continue
-            optimizer_step(
-                run.model, run.optimizer, run.scheduler, run.scaler, settings.grad_clip
-            )
+            optimizer_step(run.optimizer, run.scheduler, run.scaler, settings.grad_clip)
             progress.step += 1
-            bar.update(1, **_bar_values(bar, sums))
+            bar.update(1, **_bar_values(bar, sums, count))
             every = settings.checkpoint_every_steps
             if every and progress.step % every == 0 and index + 1 < total:
-                progress.epoch_sums = [*sums.tolist(), time.perf_counter() - started]
-                _check_finite(run, "training loss", _mean_loss(sums))
+                seconds = time.perf_counter() - started
+                progress.epoch_sums = [*sums.tolist(), count, seconds]
+                _check_finite(run, "training loss", _mean_loss(sums, count))
                 save(run, improved=False)
-    totals = _all_processes(sums)
+    totals = _all_processes(sums, count)
     progress.batch, progress.epoch_sums = (
         0,
         [0.0, 0.0, 0.0, time.perf_counter() - started],
@@ -303,21 +305,23 @@ def _check_finite(run: Run, what: str, value: float) -> None:
     )
 
 
-def _mean_loss(sums: torch.Tensor) -> float:
-    loss_sum, _, count = _all_processes(sums)
-    return loss_sum / max(count, 1)
+def _mean_loss(sums: torch.Tensor, count: int) -> float:
+    loss_sum, _, total = _all_processes(sums, count)
+    return loss_sum / max(total, 1)
 
 
-def _all_processes(sums: torch.Tensor) -> list[float]:
-    totals: list[float] = distributed.all_reduce_sum(sums.clone()).tolist()
+def _all_processes(sums: torch.Tensor, count: int) -> list[float]:
+    """The loss sum, correct answers and examples of every process, added up."""
+    mine = torch.cat((sums, sums.new_tensor([count])))
+    totals: list[float] = distributed.all_reduce_sum(mine).tolist()
     return totals
 
 
-def _bar_values(bar: ProgressBar, sums: torch.Tensor) -> dict[str, float]:
+def _bar_values(bar: ProgressBar, sums: torch.Tensor, count: int) -> dict[str, float]:
     # Reading the sums waits for the GPU: only when a bar is shown, every 10 steps.
     if not bar.enabled or bar.count % 10:
         return {}
-    loss, correct, count = sums.tolist()
+    loss, correct = sums.tolist()
     return {"loss": loss / count, "accuracy": correct / count}
 
 
