@@ -4,8 +4,9 @@ and the paper; as a reviewer would try it, on a fresh render under git:
 - the first run leaves the clone clean (the committed results are the machine's bytes);
 - a second run reuses every step and every output keeps its bytes, the PDF included;
 - one seed's metrics moved by one test sample stop it before anything is published;
-- a change of code without a change of config reruns every run, archived not deleted;
-- a run killed mid-grid is resumed to the same results;
+- a change of code without a change of config makes every run stale: a reproduce killed
+  mid-grid has archived them all (not deleted) and the next one resumes, rerunning only
+  what the killed one had not finished, to the same results;
 - a method whose runs fail stops it before the tables and the paper."""
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def outputs(project: Path) -> dict[str, bytes]:
             if path.is_file() and not path.name.startswith("compute."):
                 found[path.relative_to(project).as_posix()] = path.read_bytes()
     return found
+
+
+def archived_metrics(project: Path) -> list[Path]:
+    return sorted(project.glob("runs/main/.previous/*/*/*/*/metrics.json"))
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def git(project: Path, *args: str) -> str:
@@ -122,18 +131,13 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
             assert now[name] == content, name
     metrics_file.write_bytes(honest)
 
-    # The code changes, the config does not: every run is stale, archived and rerun.
+    # The code changes, the config does not: every run is stale. A reproduce killed in
+    # the middle of the grid has archived all ten old runs (kept, not deleted) and rerun
+    # some; the next one resumes: it reuses those and reruns the rest, to the same results.
     train = project / "src" / answers["package_name"] / "train.py"
     train.write_text(train.read_text(encoding="utf-8") + "# a change\n", encoding="utf-8")
     status = run([cli, "status"], project)
     assert status.stdout.count("stale (code changed)") == 10, status.stdout
-    rerun = run([cli, "reproduce"], project, timeout=600)
-    assert "10 ok, 0 failed, 0 reused" in rerun.stderr, rerun.stderr
-    assert len(list(project.glob("runs/main/.previous/*/*/*/*/metrics.json"))) == 10
-    assert outputs(project) == published  # same numbers: the check passed, same files
-
-    # Killed in the middle of the grid, then resumed: the same results.
-    train.write_text(train.read_text(encoding="utf-8") + "# another\n", encoding="utf-8")
     process = subprocess.Popen(
         [cli, "reproduce"],
         cwd=project,
@@ -144,18 +148,34 @@ def check(project: Path, bin_dir: Path, answers: dict) -> None:
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and (
-            len(list(project.glob("runs/main/.previous/*/*/*/*/metrics.json"))) < 20
+            len(archived_metrics(project)) < 10
             or len(list(project.glob("runs/main/*/default/seed=*/metrics.json"))) < 3
         ):
             time.sleep(0.05)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    assert len(list(project.glob("runs/main/*/default/seed=*/metrics.json"))) < 10
+    archived = archived_metrics(project)
+    assert len(archived) == 10, archived
+    for path in archived:  # runs/main/.previous/<method>/<config>/<seed>/<stamp>/
+        method, config, seed = path.parts[-5:-2]
+        assert path.read_bytes() == published[f"runs/main/{method}/{config}/{seed}/metrics.json"]
+    rerun = [
+        record["status"] == "ok"
+        for record in map(read_json, project.glob("runs/main/*/default/seed=*/env.json"))
+    ].count(True)
+    assert 1 <= rerun < 10, rerun
     resumed = run([cli, "reproduce"], project, timeout=600)
     assert "finished before with this config, code and data: reused" in resumed.stderr
+    assert f"{10 - rerun} ok, 0 failed, {rerun} reused" in resumed.stderr, resumed.stderr
     assert "check-results: all 16" in resumed.stderr
-    assert outputs(project) == published
+    codes = {
+        read_json(path)["code_sha256"]
+        for path in project.glob("runs/main/*/default/seed=*/env.json")
+    }
+    assert len(codes) == 1, codes  # every run of the grid, rerun with the changed code
+    assert env["code_sha256"] not in codes, codes
+    assert outputs(project) == published  # same numbers: the check passed, same files
 
     # A method whose runs fail: recorded, and nothing is published from the grid.
     grid = project / "configs" / "grid.yaml"
