@@ -28,4 +28,8 @@ if [ -n "$missing" ]; then
 fi
 # Tools the tests call (uv, ruff, copier, actionlint, zizmor, mkdocs) are found on PATH.
 export PATH="$PWD/.venv/bin:$PATH"
+# Python caches the modules it compiles, as on a user's machine. Some machines set
+# PYTHONDONTWRITEBYTECODE, and then every process of every test compiles what it imports
+# again: about 2 s more for each process that imports torch.
+unset PYTHONDONTWRITEBYTECODE
 exec .venv/bin/python -m pytest -n 2 --durations=15 "$@"
