@@ -32,4 +32,4 @@ export PATH="$PWD/.venv/bin:$PATH"
 # PYTHONDONTWRITEBYTECODE, and then every process of every test compiles what it imports
 # again: about 2 s more for each process that imports torch.
 unset PYTHONDONTWRITEBYTECODE
-exec .venv/bin/python -m pytest -n 2 --durations=15 "$@"
+exec .venv/bin/python -m pytest -n 2 --dist worksteal --durations=15 "$@"
