@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .background import Writer
-from .checkpoint import load_checkpoint, load_weights
+from .checkpoint import CheckpointError, load_checkpoint, load_weights
 from .config import Config
 from .data import SEGMENTATION, Batch, Splits, build_splits, eval_loader, train_loader
 from .errors import ConfigError
@@ -116,14 +116,22 @@ class Run:
         load_weights(self.model, state["model"], source)
         fused = self.optimizer.param_groups[0]["fused"]
         foreach = self.optimizer.param_groups[0]["foreach"]
-        optimizer, scheduler = one_parameter_group(
-            state["optimizer"], state["scheduler"], self.optimizer
-        )
-        self.optimizer.load_state_dict(optimizer)
+        try:
+            optimizer, scheduler = one_parameter_group(
+                state["optimizer"], state["scheduler"], self.optimizer
+            )
+            self.optimizer.load_state_dict(optimizer)
+            self.scheduler.load_state_dict(scheduler)
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            # Weights that fit, with an optimiser state of another model or one edited
+            # by hand: torch's own message, on one line.
+            raise CheckpointError(
+                f"{source} does not fit this run: its optimiser or schedule state "
+                f"cannot be loaded ({type(error).__name__}: {error})"
+            ) from None
         for group in self.optimizer.param_groups:
             # This device's kernels, not the saved run's.
             group["fused"], group["foreach"] = fused, foreach
-        self.scheduler.load_state_dict(scheduler)
         if self.scaler.is_enabled() and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         saved = {f.name: state[f.name] for f in dataclasses.fields(Progress)}
