@@ -161,12 +161,16 @@ class Runner:
     ) -> list[CaseResult]:
         # What exists before the run (modules, settings, the suites) outlives it, so
         # the collector is told not to walk it while calls are in flight: a full pass
-        # over a big suite takes 15 ms, and it fell in the first wave of calls.
-        gc.freeze()
+        # over a big suite takes 15 ms, and it fell in the first wave of calls. A host
+        # program that froze objects itself keeps them frozen: the run leaves it be.
+        ours = gc.get_freeze_count() == 0
+        if ours:
+            gc.freeze()
         try:
             return await self._run(suites, on_result)
         finally:
-            gc.unfreeze()
+            if ours:
+                gc.unfreeze()
 
     async def _run(
         self, suites: list[Suite], on_result: Callable[[CaseResult], None] | None
