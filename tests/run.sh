@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+# pip brings in uv (pinned in the requirements), and uv the rest: 9 s instead of pip's 27 s.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "$(grep '^uv==' tests/requirements.txt)"
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r tests/requirements.txt
 # The Debian packages the levels' projects use (the registry's `apt`, e.g. TeX for level
 # 6's paper): installed with apt-get where this runs as root, so those steps run for real;
 # elsewhere the steps that need them report a skip.

@@ -10,12 +10,17 @@ that the default route fails there while the documented one installs, runs and i
 PyPI's Linux torch is the CUDA build, gigabytes. The folder of wheels the suite already
 installs torch from (PIP_FIND_LINKS) stands in for PyPI's torch, and the project is held to
 the suite's torch pin, so nothing large is downloaded; without such a folder the tests skip.
+
+Every PyTorch level's pyproject takes these tables from one file
+(templates/_jinja/torch_uv.toml.jinja): the first test checks that each level renders them
+alike, and the two install routes then run on one level, the one with most dependencies.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,14 +32,54 @@ TORCH_LEVELS = [level for level in sorted(levels.LEVELS) if levels.needs_torch(l
 UNREACHABLE = "http://127.0.0.1:9/whl"  # the discard port: connection refused at once
 FIND_LINKS = os.environ.get("PIP_FIND_LINKS", "").split()
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not FIND_LINKS,
-        reason="needs PIP_FIND_LINKS, a folder holding the CPU torch wheel that stands in "
-        "for PyPI's (PyPI's Linux torch is GBs of CUDA libraries)",
-    ),
-]
+needs_find_links = pytest.mark.skipif(
+    not FIND_LINKS,
+    reason="needs PIP_FIND_LINKS, a folder holding the CPU torch wheel that stands in "
+    "for PyPI's (PyPI's Linux torch is GBs of CUDA libraries)",
+)
+
+
+def torch_settings(project: Path) -> dict[str, object]:
+    """What decides where a project's torch comes from: uv's tables, the `pytorch-index`
+    extra, and the README's way round an unreachable PyTorch index."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    commands = re.search(r"```console\n[^`]*UV_NO_SOURCES=1[^`]*```", readme)
+    return {
+        "tool.uv": pyproject["tool"]["uv"],
+        "extra": pyproject["project"]["optional-dependencies"]["pytorch-index"],
+        "readme": commands.group() if commands else None,
+    }
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, copier_template: Path) -> dict[int, Path]:
+    folder = tmp_path_factory.mktemp("torch-levels")
+    return {
+        level: render(copier_template, folder / f"level{level}", level) for level in TORCH_LEVELS
+    }
+
+
+def test_every_pytorch_level_takes_torch_from_the_same_settings(
+    rendered: dict[int, Path],
+) -> None:
+    settings = {level: torch_settings(project) for level, project in rendered.items()}
+    first = settings[TORCH_LEVELS[0]]
+    assert first["readme"], "the README does not say how to install without PyTorch's index"
+    for level, found in settings.items():
+        assert found == first, f"level {level} takes torch differently from level {TORCH_LEVELS[0]}"
+
+
+def most_dependencies(rendered: dict[int, Path]) -> int:
+    """The PyTorch level whose install resolves the most packages besides torch."""
+
+    def count(level: int) -> int:
+        text = (rendered[level] / "pyproject.toml").read_text(encoding="utf-8")
+        project = tomllib.loads(text)["project"]
+        extras = project.get("optional-dependencies", {}).values()
+        return len(project["dependencies"]) + sum(map(len, extras))
+
+    return max(TORCH_LEVELS, key=count)
 
 
 def cut_off_pytorch_index(project: Path) -> None:
@@ -57,11 +102,12 @@ def uv_env(**extra: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("level", TORCH_LEVELS)
+@pytest.mark.slow
+@needs_find_links
 def test_uv_with_no_sources_installs_and_runs_without_pytorchs_index(
-    copier_template: Path, tmp_path: Path, level: int
+    copier_template: Path, tmp_path: Path, rendered: dict[int, Path]
 ) -> None:
-    project = render(copier_template, tmp_path / "proj", level)
+    project = render(copier_template, tmp_path / "proj", most_dependencies(rendered))
     cut_off_pytorch_index(project)
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert "UV_NO_SOURCES=1" in readme
@@ -85,11 +131,12 @@ def test_uv_with_no_sources_installs_and_runs_without_pytorchs_index(
     run([tool("uv"), "run", "--no-sources", "pytest", "--co", "-q"], project, env=uv_env())
 
 
-@pytest.mark.parametrize("level", TORCH_LEVELS)
+@pytest.mark.slow
+@needs_find_links
 def test_pip_without_the_index_url_line_resolves_from_the_plain_index(
-    copier_template: Path, tmp_path: Path, level: int
+    copier_template: Path, tmp_path: Path, rendered: dict[int, Path]
 ) -> None:
-    project = render(copier_template, tmp_path / "proj", level)
+    project = render(copier_template, tmp_path / "proj", most_dependencies(rendered))
     cut_off_pytorch_index(project)
     run([tool("uv"), "venv", "--quiet", "--seed", ".venv"], project)
     constraints = tmp_path / "constraints.txt"
