@@ -4,7 +4,8 @@ The releases are the real commits CHANGELOG.md names, not synthetic ones: each t
 a project at a published release (tagged here, in a clone of this repository, as the
 release tag), makes the edits a user makes, runs a plain `copier update` to the working
 tree (tagged as the unreleased version) and checks that the update ran, the edits survived,
-nothing conflicted, and the project's own lint and in-process tests pass.
+nothing conflicted, the project's lint passes and its tests import; its in-process tests run
+on the update from each level's oldest release.
 """
 
 from __future__ import annotations
