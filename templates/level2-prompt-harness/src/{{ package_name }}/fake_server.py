@@ -29,9 +29,8 @@ from .providers.local import trigram_embedding
 class FakeReply:
     status: int = 200
     content: str | None = None  # the assistant's text; None: the last user message
-    body: bytes | None = (
-        None  # a raw body instead of a chat completion (malformed replies)
-    )
+    # A raw body instead of a chat completion (malformed replies).
+    body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {name, arguments}
