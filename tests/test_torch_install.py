@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -82,6 +83,11 @@ def most_dependencies(rendered: dict[int, Path]) -> int:
     return max(TORCH_LEVELS, key=count)
 
 
+def own_copy(rendered: dict[int, Path], tmp_path: Path) -> Path:
+    """A copy of the level with most dependencies, for a test to change."""
+    return Path(shutil.copytree(rendered[most_dependencies(rendered)], tmp_path / "proj"))
+
+
 def cut_off_pytorch_index(project: Path) -> None:
     """Point every PyTorch index of the project's pyproject at a dead address, and hold
     torch to the suite's pin so that uv picks the wheel folder's build."""
@@ -105,9 +111,9 @@ def uv_env(**extra: str) -> dict[str, str]:
 @pytest.mark.slow
 @needs_find_links
 def test_uv_with_no_sources_installs_and_runs_without_pytorchs_index(
-    copier_template: Path, tmp_path: Path, rendered: dict[int, Path]
+    tmp_path: Path, rendered: dict[int, Path]
 ) -> None:
-    project = render(copier_template, tmp_path / "proj", most_dependencies(rendered))
+    project = own_copy(rendered, tmp_path)
     cut_off_pytorch_index(project)
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert "UV_NO_SOURCES=1" in readme
@@ -134,9 +140,9 @@ def test_uv_with_no_sources_installs_and_runs_without_pytorchs_index(
 @pytest.mark.slow
 @needs_find_links
 def test_pip_without_the_index_url_line_resolves_from_the_plain_index(
-    copier_template: Path, tmp_path: Path, rendered: dict[int, Path]
+    tmp_path: Path, rendered: dict[int, Path]
 ) -> None:
-    project = render(copier_template, tmp_path / "proj", most_dependencies(rendered))
+    project = own_copy(rendered, tmp_path)
     cut_off_pytorch_index(project)
     run([tool("uv"), "venv", "--quiet", "--seed", ".venv"], project)
     constraints = tmp_path / "constraints.txt"
