@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
@@ -20,7 +21,9 @@ import pytest
 import yaml
 from copier import run_copy
 
+import compiled_modules
 import levels
+import releases
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PATHS = ["copier.yml", "templates", "hooks"]
@@ -184,7 +187,36 @@ def fresh_venv(project: Path, level: int, python: str | None = None) -> Path:
             run([python, "-m", "pip", "install", "--quiet", TORCH_PIN], project)
     install = ["pip", "install", "--quiet", "--python", python, "-e", ".", "--group", "dev"]
     run([tool("uv"), *install], project)
+    share_compiled_modules(venv)
     return venv / "bin"
+
+
+# Where the fresh environments of this run (on every xdist worker) pool the modules they
+# compiled, and the environments of the running test, which add theirs when it ends.
+_COMPILED_MODULES: list[Path] = []
+_ENVIRONMENTS_OF_THIS_TEST: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_modules_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base folder sits in the run's own: the workers share that.
+    run_base = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    _COMPILED_MODULES.append(run_base / "compiled-modules")
+
+
+@pytest.fixture(autouse=True)
+def _pool_compiled_modules() -> Iterator[None]:
+    yield
+    while _ENVIRONMENTS_OF_THIS_TEST:
+        compiled_modules.collect_from(_ENVIRONMENTS_OF_THIS_TEST.pop(), _COMPILED_MODULES[0])
+
+
+def share_compiled_modules(venv: Path) -> None:
+    """Give a fresh environment the modules that earlier ones compiled, and pool what its
+    own processes compile once the test is over (tests/compiled_modules.py)."""
+    compiled_modules.link_into(_COMPILED_MODULES[0], venv)
+    _ENVIRONMENTS_OF_THIS_TEST.append(venv)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -214,8 +246,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def longest_first(item: pytest.Item) -> tuple[bool, ...]:
     """Sort key: a level's full run (install, pytest, main job; a minute or more each),
-    then an update from a published release, then the other slow tests, the PyTorch
-    levels' first in each group; the rest keep their order."""
+    then an update from a published release (first those that run the project's tests),
+    then the other slow tests, the PyTorch levels' first in each group; the rest keep
+    their order."""
     params = (
         item.callspec.params
         if isinstance(item, pytest.Function) and hasattr(item, "callspec")
@@ -228,6 +261,7 @@ def longest_first(item: pytest.Item) -> tuple[bool, ...]:
     )
     release = name == "test_a_project_from_a_published_release_updates_with_its_edits_kept"
     level = params.get("level")
+    tests_run = release and releases.is_oldest_with(params["release"], level)
     torch = isinstance(level, int) and levels.needs_torch(level)
     slow = item.get_closest_marker("slow") is not None
-    return (not full_run, not release, not slow, not torch)
+    return (not full_run, not release, not tests_run, not slow, not torch)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import levels
-from conftest import TORCH_PIN, render, run, tool
+from conftest import TORCH_PIN, render, run, share_compiled_modules, tool
 
 TORCH_LEVELS = [level for level in sorted(levels.LEVELS) if levels.needs_torch(level)]
 UNREACHABLE = "http://127.0.0.1:9/whl"  # the discard port: connection refused at once
@@ -124,6 +124,7 @@ def test_uv_with_no_sources_installs_and_runs_without_pytorchs_index(
 
     no_sources = uv_env(UV_NO_SOURCES="1")
     run([tool("uv"), "sync"], project, env=no_sources)
+    share_compiled_modules(project / ".venv")
     lock = (project / "uv.lock").read_text(encoding="utf-8")
     assert "127.0.0.1" not in lock
     version = run(
