@@ -7,6 +7,7 @@ update tests render a project at each published release and update it to the wor
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ def missing_commit_message(release: Release) -> str | None:
     )
 
 
+@functools.cache
 def levels_at(release: Release) -> list[int]:
     """The levels whose template folder exists at `release`'s commit."""
     listing = subprocess.run(
@@ -75,3 +77,10 @@ def levels_at(release: Release) -> list[int]:
 
 def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
+
+
+def is_oldest_with(release: Release, level: int) -> bool:
+    """Whether `release` is the oldest published release that has `level`: the update
+    from it is the largest a project of that level can make."""
+    having = [r for r in published() if level in levels_at(r)]
+    return release == min(having, key=lambda r: version_key(r.version))

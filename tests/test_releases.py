@@ -31,13 +31,6 @@ CASES = [
 ]
 
 
-def is_oldest_with(release: releases.Release, level: int) -> bool:
-    """Whether `release` is the oldest published release that has `level`: the update
-    from it is the largest a project of that level can make."""
-    having = [r for r in releases.published() if level in releases.levels_at(r)]
-    return release == min(having, key=lambda r: releases.version_key(r.version))
-
-
 USER_FUNCTION = '\n\ndef user_helper() -> str:\n    """Added by the user."""\n    return "kept"\n'
 USER_MODULE = '"""The user\'s own module."""\n\nGREETING = "kept"\n'
 USER_README_LINE = "Our team's notes on this project: kept across updates."
@@ -74,10 +67,9 @@ def release_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return clone
 
 
-def edit_as_a_user(project: Path, package: str, level: int) -> list[Path]:
-    """The edits a user makes: a README line, a new module, a function added to an existing
-    module, and an example deleted together with the tests of the examples (which would
-    fail without it). Returns the deleted files."""
+def write_as_a_user(project: Path, package: str) -> None:
+    """The user's own writing: a README line, a new module, a function added to an
+    existing module."""
     readme = project / "README.md"
     title, rest = readme.read_text(encoding="utf-8").split("\n", 1)
     readme.write_text(f"{title}\n\n{USER_README_LINE}\n{rest}", encoding="utf-8")
@@ -85,14 +77,29 @@ def edit_as_a_user(project: Path, package: str, level: int) -> list[Path]:
     init = project / "src" / package / "__init__.py"
     init.write_text(init.read_text(encoding="utf-8") + USER_FUNCTION, encoding="utf-8")
 
+
+def files_of(project: Path, level: int) -> tuple[dict[Path, bytes], list[Path]]:
+    """The project's files outside .git: the contents of those that are not examples, and
+    the paths of the examples."""
     spec = pathspec.PathSpec.from_lines("gitignore", levels.examples(level))
-    examples = sorted(
-        path.relative_to(project)
-        for path in project.rglob("*")
-        if path.is_file()
-        and ".git" not in path.parts
-        and spec.match_file(str(path.relative_to(project)))
-    )
+    contents, examples = {}, []
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if not path.is_file() or ".git" in relative.parts:
+            continue
+        if spec.match_file(str(relative)):
+            examples.append(relative)
+        else:
+            contents[relative] = path.read_bytes()
+    return contents, examples
+
+
+def edit_as_a_user(project: Path, package: str, level: int) -> list[Path]:
+    """The edits a user makes: their own writing (write_as_a_user), and an example deleted
+    together with the tests of the examples (which would fail without it). Returns the
+    deleted files."""
+    write_as_a_user(project, package)
+    _, examples = files_of(project, level)
     tests_of_examples = [path for path in examples if path.parts[0] == "tests"]
     content = [path for path in examples if path.parts[0] != "tests"]
     deleted = content[:1] + tests_of_examples if content else []
@@ -141,6 +148,29 @@ def test_a_project_from_a_published_release_updates_with_its_edits_kept(
         assert not (project / path).exists(), f"{path}, which the user deleted, came back"
     assert leftovers(project) == [], f"conflict markers ({MARKERS[0].strip()}) or .rej files"
 
+    # Past the examples, which are the user's, the updated project is what this release
+    # renders, with the user's writing in it: so the full checks of a fresh render
+    # (test_generated_projects.py) hold for it too.
+    fresh = tmp_path / "fresh" / "proj"
+    run_copy(
+        str(release_template),
+        fresh,
+        data={"level": level},
+        defaults=True,
+        vcs_ref=releases.upcoming().tag,
+        unsafe=False,
+        quiet=True,
+    )
+    write_as_a_user(fresh, "proj")
+    updated, _ = files_of(project, level)
+    expected, _ = files_of(fresh, level)
+    differing = sorted(
+        str(path)
+        for path in updated.keys() | expected.keys()
+        if updated.get(path) != expected.get(path)
+    )
+    assert differing == [], f"the update differs from a fresh render in {differing}"
+
     bin_dir = fresh_venv(project, level)
     run([str(bin_dir / "ruff"), "check", "."], project)
     run([str(bin_dir / "ruff"), "format", "--check", "."], project)
@@ -149,10 +179,8 @@ def test_a_project_from_a_published_release_updates_with_its_edits_kept(
     # its oldest release: past the import they exercise the new release's machinery, which
     # every fresh render runs in full in test_generated_projects.py, slow tests included.
     pytest = [str(bin_dir / "python"), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
-    run(
-        [*pytest, "-m", "not slow"] if is_oldest_with(release, level) else [*pytest, "--co"],
-        project,
-    )
+    largest_update = releases.is_oldest_with(release, level)
+    run([*pytest, "-m", "not slow"] if largest_update else [*pytest, "--co"], project)
 
 
 @pytest.mark.slow
