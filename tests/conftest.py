@@ -191,32 +191,34 @@ def fresh_venv(project: Path, level: int, python: str | None = None) -> Path:
     return venv / "bin"
 
 
-# Where the fresh environments of this run (on every xdist worker) pool the modules they
-# compiled, and the environments of the running test, which add theirs when it ends.
-_COMPILED_MODULES: list[Path] = []
-_ENVIRONMENTS_OF_THIS_TEST: list[Path] = []
+# The pool where the fresh environments of this run (on every xdist worker) put the
+# modules they compiled, and the environments of the running test, which add theirs when
+# it ends.
+_compiled_modules_pool = Path()
+_environments_of_this_test: list[Path] = []
 
 
 @pytest.fixture(scope="session", autouse=True)
-def compiled_modules_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _locate_compiled_modules_pool(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global _compiled_modules_pool
     base = tmp_path_factory.getbasetemp()
     # Under xdist each worker's base folder sits in the run's own: the workers share that.
     run_base = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    _COMPILED_MODULES.append(run_base / "compiled-modules")
+    _compiled_modules_pool = run_base / "compiled-modules"
 
 
 @pytest.fixture(autouse=True)
 def _pool_compiled_modules() -> Iterator[None]:
     yield
-    while _ENVIRONMENTS_OF_THIS_TEST:
-        compiled_modules.collect_from(_ENVIRONMENTS_OF_THIS_TEST.pop(), _COMPILED_MODULES[0])
+    while _environments_of_this_test:
+        compiled_modules.collect_from(_environments_of_this_test.pop(), _compiled_modules_pool)
 
 
 def share_compiled_modules(venv: Path) -> None:
     """Give a fresh environment the modules that earlier ones compiled, and pool what its
     own processes compile once the test is over (tests/compiled_modules.py)."""
-    compiled_modules.link_into(_COMPILED_MODULES[0], venv)
-    _ENVIRONMENTS_OF_THIS_TEST.append(venv)
+    compiled_modules.link_into(_compiled_modules_pool, venv)
+    _environments_of_this_test.append(venv)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -261,7 +263,7 @@ def longest_first(item: pytest.Item) -> tuple[bool, ...]:
     )
     release = name == "test_a_project_from_a_published_release_updates_with_its_edits_kept"
     level = params.get("level")
-    tests_run = release and releases.is_oldest_with(params["release"], level)
+    runs_its_tests = release and releases.is_oldest_with(params["release"], level)
     torch = isinstance(level, int) and levels.needs_torch(level)
     slow = item.get_closest_marker("slow") is not None
-    return (not full_run, not release, not tests_run, not slow, not torch)
+    return (not full_run, not release, not runs_its_tests, not slow, not torch)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pathspec
 import pytest
 import yaml
 from copier import run_copy
@@ -21,7 +20,7 @@ from copier import run_copy
 import levels
 import releases
 from conftest import REPO, copy_template, fresh_venv, run, tool
-from test_update import MARKERS, commit_all, git, leftovers
+from test_update import MARKERS, commit_all, git, leftovers, pathspec_of
 
 CASES = [
     pytest.param(release, level, id=f"{release.version}-level{level}")
@@ -29,7 +28,6 @@ CASES = [
     if releases.missing_commit_message(release) is None
     for level in releases.levels_at(release)
 ]
-
 
 USER_FUNCTION = '\n\ndef user_helper() -> str:\n    """Added by the user."""\n    return "kept"\n'
 USER_MODULE = '"""The user\'s own module."""\n\nGREETING = "kept"\n'
@@ -81,13 +79,13 @@ def write_as_a_user(project: Path, package: str) -> None:
 def files_of(project: Path, level: int) -> tuple[dict[Path, bytes], list[Path]]:
     """The project's files outside .git: the contents of those that are not examples, and
     the paths of the examples."""
-    spec = pathspec.PathSpec.from_lines("gitignore", levels.examples(level))
+    is_example = pathspec_of(levels.examples(level))
     contents, examples = {}, []
     for path in sorted(project.rglob("*")):
         relative = path.relative_to(project)
         if not path.is_file() or ".git" in relative.parts:
             continue
-        if spec.match_file(str(relative)):
+        if is_example(relative):
             examples.append(relative)
         else:
             contents[relative] = path.read_bytes()
