@@ -13,7 +13,8 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import jinja2
@@ -23,6 +24,7 @@ from copier import run_copy
 
 import compiled_modules
 import levels
+import mypy_cache
 import releases
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,6 +105,27 @@ def render(template: Path, dst: Path, level: int, **answers: object) -> Path:
         quiet=True,
     )
     return dst
+
+
+@pytest.fixture(scope="session")
+def default_project(
+    copier_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[int], Path]:
+    """`default_project(level)`: the level rendered with every default answer, once for
+    the whole run (all xdist workers), for the tests that only read it."""
+    folder = run_base(tmp_path_factory) / "default-projects"
+
+    def project(level: int) -> Path:
+        rendered = folder / f"level{level}"
+        if not rendered.is_dir():
+            staging = folder / f".level{level}-{os.getpid()}"
+            render(copier_template, staging / "proj", level)
+            # A rename is atomic; where another worker was first, its copy is as good.
+            with suppress(OSError):
+                staging.rename(rendered)
+        return rendered / "proj"
+
+    return project
 
 
 def run(
@@ -196,15 +219,22 @@ def fresh_venv(project: Path, level: int, python: str | None = None) -> Path:
 # it ends.
 _compiled_modules_pool = Path()
 _environments_of_this_test: list[Path] = []
+# The pool of mypy caches the projects of this run leave (tests/mypy_cache.py).
+_mypy_cache_pool = Path()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _locate_compiled_modules_pool(tmp_path_factory: pytest.TempPathFactory) -> None:
-    global _compiled_modules_pool
+def _locate_pools(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global _compiled_modules_pool, _mypy_cache_pool
+    _compiled_modules_pool = run_base(tmp_path_factory) / "compiled-modules"
+    _mypy_cache_pool = run_base(tmp_path_factory) / "mypy-cache"
+
+
+def run_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of this test run that all its xdist workers share."""
     base = tmp_path_factory.getbasetemp()
-    # Under xdist each worker's base folder sits in the run's own: the workers share that.
-    run_base = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    _compiled_modules_pool = run_base / "compiled-modules"
+    # Under xdist each worker's base folder sits in the run's own.
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(autouse=True)
@@ -212,6 +242,13 @@ def _pool_compiled_modules() -> Iterator[None]:
     yield
     while _environments_of_this_test:
         compiled_modules.collect_from(_environments_of_this_test.pop(), _compiled_modules_pool)
+
+
+def type_check(project: Path, bin_dir: Path) -> None:
+    """The project's own `mypy`, started from the cache earlier projects of this run left."""
+    mypy_cache.seed(_mypy_cache_pool, project)
+    run([str(bin_dir / "mypy")], project)
+    mypy_cache.offer(project, _mypy_cache_pool)
 
 
 def share_compiled_modules(venv: Path) -> None:

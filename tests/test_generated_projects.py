@@ -29,6 +29,7 @@ from conftest import (
     render,
     run,
     tool,
+    type_check,
 )
 
 DIALECT_PROBE = Path(__file__).with_name("dialect_probe.py")
@@ -99,7 +100,7 @@ def test_generated_project_passes_its_own_checks(
     bin_dir = fresh_venv(project, level)
     run([str(bin_dir / "ruff"), "check", "."], project)
     run([str(bin_dir / "ruff"), "format", "--check", "."], project)
-    run([str(bin_dir / "mypy")], project)
+    type_check(project, bin_dir)
     run([str(bin_dir / "python"), str(DIALECT_PROBE), answers["package_name"]], project)
     if answer_set == "defaults":
         run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)

@@ -7,6 +7,7 @@ import keyword
 import re
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,10 +106,10 @@ IMPORT_NAMES = {
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_dependency_import_names_are_reserved(
-    copier_template: Path, tmp_path: Path, level: int
+    default_project: Callable[[int], Path], level: int
 ) -> None:
     """The package-name validator must know every library the level depends on."""
-    project = render(copier_template, tmp_path / "p", level)
+    project = default_project(level)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     requirements = pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["dev"]
     names = {re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower() for req in requirements}
@@ -138,9 +139,9 @@ def test_every_free_text_question_has_a_validator() -> None:
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_level_questions_are_asked_only_for_their_level(
-    copier_template: Path, tmp_path: Path, level: int
+    default_project: Callable[[int], Path], level: int
 ) -> None:
-    project = render(copier_template, tmp_path / "p", level)
+    project = default_project(level)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
     for name, question in COPIER_CONFIG.items():
         when = question.get("when", "") if isinstance(question, dict) else ""

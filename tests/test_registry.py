@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -20,7 +21,16 @@ import pytest
 import yaml
 
 import levels
-from conftest import COPIER_CONFIG, LEVELS, REPO, copy_template, fresh_venv, render, run
+from conftest import (
+    COPIER_CONFIG,
+    LEVELS,
+    REPO,
+    copy_template,
+    fresh_venv,
+    render,
+    run,
+    type_check,
+)
 
 SHARED = REPO / "templates" / "_shared"
 GROUPS = sorted(path.name for path in SHARED.iterdir() if path.is_dir())
@@ -45,10 +55,10 @@ def test_every_level_folder_has_an_entry_and_every_entry_a_folder() -> None:
 
 
 def test_the_level_prompt_offers_exactly_the_registered_levels(
-    copier_template: Path, tmp_path: Path
+    default_project: Callable[[int], Path],
 ) -> None:
     # The choices are a Jinja-rendered YAML mapping; render it the way Copier does.
-    project = render(copier_template, tmp_path / "p", 1)
+    project = default_project(1)
     assert (project / ".copier-answers.yml").is_file()
     choices = COPIER_CONFIG["level"]["choices"]
     loader = jinja2.FileSystemLoader(REPO)
@@ -144,7 +154,7 @@ def test_a_new_level_is_its_folder_and_one_registry_entry(tmp_path: Path) -> Non
     bin_dir = fresh_venv(project, 1)
     run([str(bin_dir / "ruff"), "check", "."], project)
     run([str(bin_dir / "ruff"), "format", "--check", "."], project)
-    run([str(bin_dir / "mypy")], project)
+    type_check(project, bin_dir)
     run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     assert run([str(bin_dir / "proj"), "version"], project).stdout.strip() == "0.1.0"
 

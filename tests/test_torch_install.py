@@ -22,12 +22,13 @@ import os
 import re
 import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import levels
-from conftest import TORCH_PIN, render, run, share_compiled_modules, tool
+from conftest import TORCH_PIN, run, share_compiled_modules, tool
 
 TORCH_LEVELS = [level for level in sorted(levels.LEVELS) if levels.needs_torch(level)]
 UNREACHABLE = "http://127.0.0.1:9/whl"  # the discard port: connection refused at once
@@ -54,11 +55,8 @@ def torch_settings(project: Path) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory, copier_template: Path) -> dict[int, Path]:
-    folder = tmp_path_factory.mktemp("torch-levels")
-    return {
-        level: render(copier_template, folder / f"level{level}", level) for level in TORCH_LEVELS
-    }
+def rendered(default_project: Callable[[int], Path]) -> dict[int, Path]:
+    return {level: default_project(level) for level in TORCH_LEVELS}
 
 
 def test_every_pytorch_level_takes_torch_from_the_same_settings(
