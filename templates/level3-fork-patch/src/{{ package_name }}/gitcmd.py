@@ -48,6 +48,10 @@ CONFIG = {
     "diff.mnemonicPrefix": "false",
     "diff.algorithm": "myers",
     "diff.renames": "false",
+    # Patches stay rename-free (a rename is a deletion and an addition), but a 3-way
+    # merge follows a file upstream renamed: it would otherwise take `diff.renames`,
+    # and a patch that deletes that file would pass for one upstream already has.
+    "merge.renames": "true",
     "diff.relative": "false",
     "diff.context": "3",
     "diff.interHunkContext": "0",

@@ -251,20 +251,39 @@ def _instructions(
 ) -> str:
     unmerged = _unmerged(git)
     where = project.work_tree
+    in_work_tree = f"git -C {shlex.quote(str(where))}"
     if unmerged:
         files = ", ".join(unmerged)
-        add = " ".join(shlex.quote(path) for path in unmerged)
+        marked = [path for path in unmerged if _has_markers(where / path)]
     else:
-        files, add = _failed_file(lines), "FILE"
+        files, marked = _failed_file(lines), ["FILE"]
+    steps = []
+    if marked:
+        add = " ".join(shlex.quote(path) for path in marked)
+        steps.append(
+            f"Resolve the conflict markers in {where},"
+            f" then run `{in_work_tree} add {add}`"
+        )
+    # A file one side deleted (or renamed) and the other changed has no markers: the
+    # choice is to keep it or to leave it out.
+    for path in (path for path in unmerged if path not in marked):
+        quoted = shlex.quote(path)
+        steps.append(
+            f"{path} has no markers, as one side deleted or renamed it: keep it with"
+            f" `{in_work_tree} add {quoted}` or leave it out with"
+            f" `{in_work_tree} rm {quoted}`"
+        )
     return (
         f"patch {position}/{len(state.names)} {name} conflicts with"
-        f" {state.onto[:12]} in {files}."
-        f" Resolve the conflict markers in {where}, then run"
-        f" `git -C {shlex.quote(str(where))} add {add}` and"
-        f" `{PROG} rebase --continue`;"
+        f" {state.onto[:12]} in {files}. {'; '.join(steps)};"
+        f" then `{PROG} rebase --continue`;"
         f" or drop this patch with `{PROG} rebase --skip`; or give up with"
         f" `{PROG} rebase --abort`. Report so far: {report}"
     )
+
+
+def _has_markers(path: Path) -> bool:
+    return path.is_file() and b"\n<<<<<<< " in b"\n" + path.read_bytes()
 
 
 def _unmerged(git: Git) -> list[str]:
