@@ -157,6 +157,10 @@ def parse_patch(data: bytes) -> PatchInfo:
             break
     if not subject_lines or not subject_lines[0]:
         raise ValueError("has no Subject: header")
+    # `git am` takes the author from here and refuses a commit without an address.
+    authors = [line for line in head if line.startswith("From:")]
+    if not authors or "@" not in authors[0]:
+        raise ValueError("has no From: header with the author's e-mail address")
     message: list[str] = []
     files: list[str] = []
     in_message = True

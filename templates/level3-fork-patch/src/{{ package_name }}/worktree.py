@@ -350,7 +350,14 @@ def am_one(git: Git, name: str, data: bytes, *extra: str) -> tuple[bool, list[st
 def checked_patches(project: Project) -> list[tuple[str, bytes]]:
     """The series' patches, each refused up front if it is not a patch file."""
     patches = series_patches(project)
+    seen: set[str] = set()
     for position, (name, data) in enumerate(patches, start=1):
+        if name in seen:
+            raise ConfigError(
+                f"patch {position}/{len(patches)} {name} is listed twice in"
+                " patches/series: keep one of its lines; nothing was done"
+            )
+        seen.add(name)
         problem = name_problem(name)
         if problem:
             raise ConfigError(
