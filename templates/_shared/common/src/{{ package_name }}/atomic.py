@@ -14,7 +14,8 @@ import contextlib
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -26,27 +27,59 @@ from .errors import ConfigError
 def atomic_writer(path: str | Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
     """A binary file that replaces `path` when the block ends without an error."""
     target = Path(path)
+    temporary, handle = _new_temporary(target)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            yield file
+            try:
+                file.flush()
+                if durable:
+                    os.fsync(file.fileno())
+            except OSError as error:
+                raise _cannot_write(target, error) from None
+        try:
+            os.replace(temporary, target)
+        except OSError as error:
+            raise _cannot_write(target, error) from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _new_temporary(target: Path) -> tuple[Path, int]:
+    """An empty file beside `target`, with the mode `open()` would give a new file (the
+    umask's) or the target's own mode: mkstemp's 0600 would hide a report from the
+    people and tools the folder is shared with."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        while True:
+            temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                handle = os.open(temporary, flags, 0o666)
+                break
+            except FileExistsError:
+                continue  # another writer's temporary, by a one in 4 billion chance
+        if mode is not None:
+            os.chmod(temporary, mode)
     except (FileExistsError, NotADirectoryError):
         raise ConfigError(
             f"cannot write {target}: a file sits where a folder must be"
         ) from None
-    except PermissionError:
-        raise ConfigError(f"cannot write {target}: permission denied") from None
-    try:
-        with os.fdopen(handle, "wb") as file:
-            yield file
-            file.flush()
-            if durable:
-                os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        raise _cannot_write(target, error) from None
+    return temporary, handle
+
+
+def _cannot_write(target: Path, error: OSError) -> ConfigError:
+    if isinstance(error, IsADirectoryError):
+        reason = "a folder sits where the file must be"
+    elif isinstance(error, PermissionError):
+        reason = "permission denied"
+    else:
+        reason = error.strerror or str(error)
+    return ConfigError(f"cannot write {target}: {reason}")
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
