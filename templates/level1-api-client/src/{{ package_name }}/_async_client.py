@@ -25,6 +25,7 @@ from ._request import (
     attempt_options,
     tls_context,
 )
+from ._response import BodyReader
 from .http_retry import RetryPolicy
 from .types import Transcription
 
@@ -161,10 +162,13 @@ class AsyncClient(BaseClient):
                     **attempt_options(options, attempt, self._api_key)
                 )
                 response = await self._http.send(request, stream=True)
+                body = BodyReader(response, self._api_key)
                 try:
-                    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+                    async for chunk in response.aiter_raw():
+                        body.add(chunk)
                 finally:
                     await response.aclose()
+                raw = body.raw
             except HTTPX_ERRORS as error:
                 outcome: Transcription | str | float = self._after_request_error(
                     error, attempt, policy

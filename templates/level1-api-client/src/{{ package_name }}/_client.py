@@ -25,6 +25,7 @@ from ._request import (
     attempt_options,
     tls_context,
 )
+from ._response import BodyReader
 from .http_retry import RetryPolicy
 from .types import Transcription
 
@@ -161,10 +162,13 @@ class Client(BaseClient):
                     **attempt_options(options, attempt, self._api_key)
                 )
                 response = self._http.send(request, stream=True)
+                body = BodyReader(response, self._api_key)
                 try:
-                    raw = b"".join(response.iter_raw())
+                    for chunk in response.iter_raw():
+                        body.add(chunk)
                 finally:
                     response.close()
+                raw = body.raw
             except HTTPX_ERRORS as error:
                 outcome: Transcription | str | float = self._after_request_error(
                     error, attempt, policy

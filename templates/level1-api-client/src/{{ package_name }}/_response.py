@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Iterator
 
 import httpx
 from pydantic import ValidationError
@@ -23,6 +25,53 @@ from ._errors import (
 )
 from .types import Transcription, parse_transcription
 
+# The most an answer may hold, on the wire and decoded: a verbose_json with word
+# timestamps for hours of audio is a few MB, so more is a fault, and reading on
+# would only fill memory.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# Decoding goes in slices this long, so a compressed body that inflates a
+# thousandfold is stopped at the cap, not after it has filled memory.
+_DECODE_SLICE_BYTES = 16 * 1024
+
+
+class BodyReader:
+    """A streamed answer gathered whole, within the size cap and the read timeout.
+
+    httpx's read timeout bounds the wait for each chunk, so a server that trickles
+    a byte at a time would hold a call for ever; here it bounds the whole body, and
+    running over it is a timeout like any other (retried as one).
+    """
+
+    def __init__(self, response: httpx.Response, api_key: str) -> None:
+        self._response = response
+        self._api_key = api_key
+        read_timeout = response.request.extensions.get("timeout", {}).get("read")
+        self._deadline = (
+            None if read_timeout is None else time.monotonic() + read_timeout
+        )
+        self._raw = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self._raw += chunk
+        if len(self._raw) > MAX_RESPONSE_BYTES:
+            status = self._response.status_code
+            raise InvalidResponseError(
+                f"HTTP {status} answer is longer than {_mib(MAX_RESPONSE_BYTES)}; "
+                "stopped reading it",
+                status_code=status,
+                request_id=request_id(self._response, self._api_key),
+                body=body_excerpt(bytes(self._raw[:1024]), self._api_key),
+            )
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise httpx.ReadTimeout(
+                "the body took longer than the read timeout",
+                request=self._response.request,
+            )
+
+    @property
+    def raw(self) -> bytes:
+        return bytes(self._raw)
+
 
 def decode(response: httpx.Response, raw: bytes) -> tuple[bytes | None, str | None]:
     """The body undone from its Content-Encoding, or None and why that failed.
@@ -31,12 +80,30 @@ def decode(response: httpx.Response, raw: bytes) -> tuple[bytes | None, str | No
     error's excerpt and the status code for its class.
     """
     decoded = httpx.Response(
-        response.status_code, headers=response.headers, stream=httpx.ByteStream(raw)
+        response.status_code, headers=response.headers, stream=_Slices(raw)
     )
+    body = bytearray()
     try:
-        return decoded.read(), None
+        for chunk in decoded.iter_bytes():
+            body += chunk
+            if len(body) > MAX_RESPONSE_BYTES:
+                return None, f"it decodes to more than {_mib(MAX_RESPONSE_BYTES)}"
     except httpx.DecodingError as error:
         return None, str(error) or type(error).__name__
+    return bytes(body), None
+
+
+class _Slices(httpx.SyncByteStream):
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self._raw), _DECODE_SLICE_BYTES):
+            yield self._raw[start : start + _DECODE_SLICE_BYTES]
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g} MiB"
 
 
 def parse_result(
