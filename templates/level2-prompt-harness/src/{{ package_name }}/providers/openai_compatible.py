@@ -15,7 +15,7 @@ from ..config import ProviderProfile
 from ..errors import ConfigError
 from ..http_retry import RetryPolicy, retry_after_seconds, should_retry
 from .base import ChatRequest, Completion, ProviderError, ToolCall, arguments_text
-from .clients import TIMEOUTS, UNREACHABLE, ClientPool, Reply
+from .clients import TIMEOUTS, TOO_LONG, UNREACHABLE, ClientPool, Reply
 
 
 class OpenAIProvider:
@@ -80,6 +80,8 @@ class OpenAIProvider:
                 )
             except TIMEOUTS:
                 problem = f"timed out after {self.timeout_s:g} s"
+            except TOO_LONG as exc:
+                raise ProviderError(f"{url}: {exc}") from None  # no retry: same again
             except UNREACHABLE as exc:
                 problem = f"cannot reach {url}: {exc or type(exc).__name__}"
             else:
