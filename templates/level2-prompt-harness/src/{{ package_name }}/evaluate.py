@@ -7,6 +7,7 @@ what the returned `Evaluation` says; everything in between lives here, beside `R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -93,10 +94,13 @@ def evaluate(
         prune_recordings=not request.case_filter,
     )
     output = request.output_dir or config.output_dir
-    # Named before any call: a wrong --baseline costs nothing.
+    # Read before any call: a wrong --baseline costs nothing.
     baseline_path = (
         resolve_results(request.baseline, output) if request.baseline else None
     )
+    baseline: list[dict[str, Any]] | None = None
+    if baseline_path is not None:
+        baseline = load_results(baseline_path)["results"]
     runner = Runner(config, options)
     total = options.repeat * sum(
         len(s.cases) * len(s.prompts) * len(s.providers) for s in suites
@@ -115,10 +119,7 @@ def evaluate(
     seconds = time.perf_counter() - clock
     records = [result.to_dict() for result in results]
     run_dir = new_run_dir(output, request.name, started)
-    baseline: list[dict[str, Any]] | None = None
-    if baseline_path is not None:
-        baseline = load_results(baseline_path)["results"]
-    else:
+    if baseline_path is None:
         previous = previous_run(
             output, run_dir, {cell_key(record) for record in records}
         )
@@ -138,7 +139,14 @@ def evaluate(
         "baseline": display_path(baseline_path) if baseline_path else None,
     }
     baseline_name = baseline_path.parent.name if baseline_path else ""
-    write_reports(records, meta, run_dir, baseline, baseline_name, copy_to=output)
+    try:
+        write_reports(records, meta, run_dir, baseline, baseline_name, copy_to=output)
+    except BaseException:
+        # A run folder left empty by a failed write would stand among the runs as
+        # a broken one.
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only if empty: a report half written stays to be seen
+        raise
     return Evaluation(
         records=records,
         run_dir=run_dir,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,6 +54,27 @@ class Completion:
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A completion lands in results.json, which holds no NaN and no "12" posing
+        # as a count: a provider, cache entry or recording that says otherwise is
+        # refused here, by name, rather than failing the whole run's report.
+        if not isinstance(self.text, str):
+            raise ValueError(f"the output must be text, not {self.text!r}")
+        for name in ("prompt_tokens", "completion_tokens"):
+            count = getattr(self, name)
+            if count is not None and (
+                not isinstance(count, int) or isinstance(count, bool) or count < 0
+            ):
+                raise ValueError(f"{name} must be a count of tokens, not {count!r}")
+        latency = self.latency_ms
+        if (
+            not isinstance(latency, int | float)
+            or isinstance(latency, bool)
+            or not math.isfinite(latency)
+            or latency < 0
+        ):
+            raise ValueError(f"latency_ms must be a time in ms, not {latency!r}")
+
     @property
     def total_tokens(self) -> int | None:
         if self.prompt_tokens is None or self.completion_tokens is None:
@@ -79,7 +101,7 @@ class Completion:
             text=str(data["text"]),
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
-            latency_ms=float(data.get("latency_ms", 0.0)),
+            latency_ms=data.get("latency_ms", 0.0),
             model=str(data.get("model", "")),
             finish_reason=data.get("finish_reason"),
             tool_calls=tuple(

@@ -157,14 +157,17 @@ class PythonProvider(NoEmbeddings):
                 raise ProviderError(
                     f"{self.profile.function}: each tool call needs a 'name'"
                 ) from None
-            return Completion(
-                text=returned.get("output", ""),
-                prompt_tokens=returned.get("prompt_tokens"),
-                completion_tokens=returned.get("completion_tokens"),
-                latency_ms=latency_ms,
-                finish_reason="tool_calls" if tool_calls else "stop",
-                tool_calls=tool_calls,
-            )
+            try:
+                return Completion(
+                    text=returned.get("output", ""),
+                    prompt_tokens=returned.get("prompt_tokens"),
+                    completion_tokens=returned.get("completion_tokens"),
+                    latency_ms=latency_ms,
+                    finish_reason="tool_calls" if tool_calls else "stop",
+                    tool_calls=tool_calls,
+                )
+            except ValueError as exc:
+                raise ProviderError(f"{self.profile.function}: {exc}") from None
         raise ProviderError(
             f"{self.profile.function} returned {type(returned).__name__};"
             " expected text or a mapping with 'output'"

@@ -67,7 +67,13 @@ class Recordings:
         if not entry:
             return None
         recording.used.add(key)
-        return Completion.from_dict(entry["response"])
+        try:
+            return Completion.from_dict(entry["response"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProviderError(
+                f"{self.path(profile.name)}: recording {key} is damaged"
+                f" ({type(exc).__name__}: {exc}); record it again"
+            ) from None
 
     def put(
         self,
