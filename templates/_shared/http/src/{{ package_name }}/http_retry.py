@@ -89,18 +89,18 @@ def retry_after_seconds(
     """The wait a response asks for, in seconds, or None if it names none.
 
     `retry-after-ms` (OpenAI's) first, then `Retry-After` as seconds or an HTTP date
-    (RFC 9110, section 10.2.3). Unreadable or non-finite values count as none.
+    (RFC 9110, section 10.2.3). Unreadable, negative or non-finite values count as
+    none, so a server that sends `-1` gets the backoff, not a volley of retries.
     """
     lowered = _lowered(headers)
-    milliseconds = _finite(lowered.get("retry-after-ms"))
+    milliseconds = _wait(lowered.get("retry-after-ms"))
     if milliseconds is not None:
-        return max(0.0, milliseconds / 1000)
+        return milliseconds / 1000
     value = lowered.get("retry-after")
     if value is None:
         return None
-    seconds = _finite(value)
-    if seconds is not None:
-        return max(0.0, seconds)
+    if _number(value) is not None:
+        return _wait(value)
     parsed = parsedate_tz(value)  # e.g. "Wed, 21 Oct 2015 07:28:00 GMT"
     if parsed is None:
         return None
@@ -114,11 +114,15 @@ def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
 
-def _finite(text: str | None) -> float | None:
+def _number(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+
+
+def _wait(text: str | None) -> float | None:
+    value = _number(text)
+    return value if value is not None and 0 <= value < math.inf else None
