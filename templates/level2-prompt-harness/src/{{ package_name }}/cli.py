@@ -29,6 +29,10 @@ from .results import ERRORED, FAILED
 
 log = logging.getLogger(__name__)
 
+# Enough runs of a case for a pass rate to two decimals; a mistyped 10000000000 would
+# otherwise hold the machine while the runs are laid out.
+MAX_REPEAT = 1000
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -115,7 +119,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     run.add_argument(
         "--repeat",
-        type=positive_int,
+        type=repeat_count,
         default=1,
         help="run each case N times; reports pass rates",
     )
@@ -191,6 +195,14 @@ def check_run_name_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(
             str(exc).removeprefix(f"--name {text!r}: ")
         ) from None
+
+
+def repeat_count(text: str) -> int:
+    """An argparse type: how many times to run each case, 1 to MAX_REPEAT."""
+    value = positive_int(text)
+    if value > MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"must be {MAX_REPEAT} or less, got {value}")
+    return value
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -271,13 +283,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not kept:
         shown = display_path(output / "runs")
         log.info(f"No runs kept in {shown} yet: run `eval` first")
+    damaged = 0
     for run_dir in kept:
-        summary = load_results(run_dir / "results.json").get("summary", {})
+        path = run_dir / "results.json"
+        try:
+            summary = load_results(path).get("summary", {})
+            if not isinstance(summary, dict):
+                raise ConfigError(f"{path}: its 'summary' is not a mapping")
+        except ConfigError as exc:  # one damaged run hides none of the others
+            log.warning(str(exc))
+            damaged += 1
+            print(f"{run_dir.name}  damaged")
+            continue
         counts = ", ".join(
             f"{summary.get(k, 0)} {k}" for k in ("passed", "failed", "errored")
         )
         print(f"{run_dir.name}  {counts}")
-    return EXIT_OK
+    return EXIT_FAILURE if damaged else EXIT_OK
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

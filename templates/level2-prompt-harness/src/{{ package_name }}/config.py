@@ -17,6 +17,7 @@ from pydantic import (
 from .configfile import (
     Settings,
     display_path,
+    not_a_file,
     read_yaml_mapping,
     validate,
 )
@@ -275,11 +276,14 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     """harness.yaml, checked: every problem is one ConfigError line naming the key."""
     path = Path(path)
     shown = display_path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(
             f"{shown}: no such config file (run from the project folder, or pass"
             " --config)"
         )
+    problem = not_a_file(path, "config file")
+    if problem:
+        raise ConfigError(f"{shown}: {problem}; --config takes harness.yaml's path")
     raw = read_yaml_mapping(path)
     settings = validate(HarnessSettings, raw, where=shown)
     root = path.resolve().parent

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .configfile import display_path
+from .configfile import display_path, not_a_file
 from .errors import ConfigError
 from .results import cell_key
 
@@ -59,16 +59,22 @@ def resolve_results(reference: str, output_dir: Path) -> Path:
         return kept[-1] / "results.json"
     path = Path(reference)
     if path.suffix == ".json":
-        if not path.is_file():
-            raise ConfigError(f"{reference}: no such file")
+        problem = not_a_file(path)
+        if problem:
+            raise ConfigError(f"{reference}: {problem}")
         return path
     for folder in (path, output_dir / RUNS / reference):
         if (folder / "results.json").is_file():
             return folder / "results.json"
     names = ", ".join(p.name for p in kept[-8:]) or "none yet"
+    if path.is_dir():
+        problem = "a folder with no results.json in it"
+    elif path.exists():
+        problem = "not a results.json nor a run"
+    else:
+        problem = "no such run and no such file"
     raise ConfigError(
-        f"{reference}: no such run and no such file"
-        f" (runs in {display_path(output_dir / RUNS)}: {names})"
+        f"{reference}: {problem} (runs in {display_path(output_dir / RUNS)}: {names})"
     )
 
 

@@ -44,7 +44,7 @@ from .assertions import (
     parse_assertion,
 )
 from .config import Config, ProviderProfile
-from .configfile import display_path, read_yaml
+from .configfile import display_path, not_a_file, read_yaml
 from .errors import ConfigError
 from .promptfoo.notation import is_promptfoo_config, read_promptfoo_yaml
 from .promptfoo.reader import read_promptfoo
@@ -196,8 +196,9 @@ def read_case_file(path: Path) -> list[Any]:
         raise ConfigError(
             f"{shown}: cases must come from {', '.join(CASE_FILE_SUFFIXES)} files"
         )
-    if not path.is_file():
-        raise ConfigError(f"{shown}: no such case file")
+    problem = not_a_file(path, "case file")
+    if problem:
+        raise ConfigError(f"{shown}: {problem}")
     try:
         if path.suffix == ".csv":
             return _csv_cases(path)
@@ -569,8 +570,9 @@ def load_suites(
             f" ({', '.join(config.providers)})"
         )
     for path in paths:
-        if not path.is_file():
-            problems.append(f"{path}: no such suite file")
+        problem = not_a_file(path, "suite file")
+        if problem:
+            problems.append(f"{path}: {problem}")
             continue
         try:
             suites.append(_SuiteLoader(path, config, library, selection).load())

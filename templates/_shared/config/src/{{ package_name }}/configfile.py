@@ -58,6 +58,19 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def not_a_file(path: Path, kind: str = "file") -> str | None:
+    """Why `path` cannot be read as a `kind` ("suite file", say), in words that fit
+    after its name; None where it can. A folder or a device is named as what it is,
+    not as missing."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return f"is a folder, not a {kind}"
+    if path.exists():
+        return f"is not a regular file, so no {kind}"
+    return f"no such {kind}"
+
+
 def read_yaml(path: str | Path) -> Any:
     """A YAML file's values; every way that can fail is one ConfigError line."""
     path = Path(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ProviderProfile
+from ..configfile import not_a_file
 from ..errors import ConfigError
 from .base import (
     ChatRequest,
@@ -61,8 +62,9 @@ def load_file_function(reference: str, base: Path, default: str) -> Callable[...
         raise ConfigError(f"{reference}: only Python files (.py) run here")
     key = (path, name)
     if key not in _FILE_FUNCTIONS:
-        if not path.is_file():
-            raise ConfigError(f"{reference}: no such file {path}")
+        problem = not_a_file(path)
+        if problem:
+            raise ConfigError(f"{reference}: {path}: {problem}")
         # A name of its own per file, so two check.py files in two folders coexist.
         digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
         spec = importlib.util.spec_from_file_location(f"_user_{digest}", path)
