@@ -32,6 +32,7 @@ from ..providers.base import (
     Completion,
 )
 from ..providers.python_function import (
+    USER_CODE_FAILURES,
     load_file_function,
     load_function,
 )
@@ -336,7 +337,7 @@ def apply_transform(
         returned = transform(
             code_output(context), {"vars": context.variables, "prompt": prompt}
         )
-    except Exception as exc:
+    except USER_CODE_FAILURES as exc:
         raise CheckError(f"transform raised {type(exc).__name__}: {exc}") from None
     return returned if isinstance(returned, str) else compact_json(returned)
 

@@ -7,6 +7,7 @@ import re
 import textwrap
 from typing import Any
 
+from ..providers.python_function import USER_CODE_FAILURES
 from .base import (
     PYTHON_REFERENCE,
     Assertion,
@@ -109,6 +110,6 @@ def python(assertion: Assertion, context: GradeContext) -> Verdict:
     name = _named(assertion.value)
     try:
         returned = assertion.extra["function"](code_output(context), check_context)
-    except Exception as exc:
+    except USER_CODE_FAILURES as exc:
         raise CheckError(f"{name} raised {type(exc).__name__}: {exc}") from None
     return python_verdict(returned, name, assertion.extra["threshold"])

@@ -31,7 +31,7 @@ from ..config import Config, ProviderProfile
 from ..configfile import display_path
 from ..errors import ConfigError
 from ..prompts import Prompt
-from ..providers.python_function import load_file_function
+from ..providers.python_function import USER_CODE_FAILURES, load_file_function
 from .notation import (
     DEFAULT_EMBEDDING,
     DEFAULT_GRADER,
@@ -461,7 +461,7 @@ class PromptfooReader:
             except ConfigError as exc:
                 self.problem(f"case '{case_id}': var '{name}': {exc}")
                 return ""
-            except Exception as exc:
+            except USER_CODE_FAILURES as exc:
                 self.problem(
                     f"case '{case_id}': var '{name}': {reference} raised"
                     f" {type(exc).__name__}: {exc}"

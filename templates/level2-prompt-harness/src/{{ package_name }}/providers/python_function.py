@@ -26,6 +26,10 @@ from .base import (
     arguments_text,
 )
 
+# What the user's own code may raise and the run survive, as an error of its case or
+# suite: sys.exit() included, which would otherwise end the whole run without a word.
+USER_CODE_FAILURES = (Exception, SystemExit)
+
 
 def load_function(reference: str, root: Path) -> Callable[..., Any]:
     """`module:function`, importable from the project folder; ConfigError if not."""
@@ -37,7 +41,7 @@ def load_function(reference: str, root: Path) -> Callable[..., Any]:
         sys.path.insert(0, str(root))
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except USER_CODE_FAILURES as exc:
         raise ConfigError(
             f"cannot import module '{module_name}': {type(exc).__name__}: {exc}"
         ) from None
@@ -73,7 +77,7 @@ def load_file_function(reference: str, base: Path, default: str) -> Callable[...
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except USER_CODE_FAILURES as exc:
             raise ConfigError(
                 f"{reference}: importing it raised {type(exc).__name__}: {exc}"
             ) from None
@@ -131,7 +135,7 @@ class PythonProvider(NoEmbeddings):
         started = time.perf_counter()
         try:
             returned = await self._call(request)
-        except Exception as exc:
+        except USER_CODE_FAILURES as exc:
             raise ProviderError(
                 f"{self.profile.function} raised {type(exc).__name__}: {exc}"
             ) from None
