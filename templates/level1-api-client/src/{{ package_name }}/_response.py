@@ -10,6 +10,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
@@ -129,7 +130,7 @@ def parse_result(
             problem = "is not UTF-8 text"
     else:
         try:
-            result = parse_transcription(json.loads(body), provider)
+            result = parse_transcription(_json(body), provider)
             return result.model_copy(
                 update={"request_id": request_id(response, api_key)}
             )
@@ -154,7 +155,7 @@ def loading_time(
     if provider != "huggingface" or response.status_code != 503 or not body:
         return None
     try:
-        data = json.loads(body)
+        data = _json(body)
     except ValueError:
         return None
     estimate = data.get("estimated_time") if isinstance(data, dict) else None
@@ -238,7 +239,7 @@ def _openai_error(body: bytes | None) -> dict[str, str | None]:
     """message, type, param and code of an openai-style error body; {} if it is not
     one. Each value is a string or None, whatever the body held there."""
     try:
-        data = json.loads(body or b"")
+        data = _json(body or b"")
     except ValueError:
         return {}
     error = data.get("error") if isinstance(data, dict) else None
@@ -248,6 +249,15 @@ def _openai_error(body: bytes | None) -> dict[str, str | None]:
         key: error[key] if isinstance(error.get(key), str) else None
         for key in ("message", "type", "param", "code")
     }
+
+
+def _json(body: bytes) -> Any:
+    """The body's JSON value; nesting too deep for Python's parser is a ValueError,
+    like any other body that is no JSON this client reads."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _describe(error: ValueError, provider: str) -> str:

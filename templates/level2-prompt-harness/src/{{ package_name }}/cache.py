@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from . import jsonvalue
 from .atomic import write_text_atomic
 from .config import ProviderProfile
 from .providers.base import ChatRequest, Completion, request_fingerprint
@@ -48,7 +49,7 @@ class ResponseCache:
             return None
         try:
             with open(self._path(key), "rb") as entry:
-                return Completion.from_dict(json.loads(entry.read()))
+                return Completion.from_dict(jsonvalue.loads(entry.read()))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or damaged: treat as a miss and call the API again
 

@@ -3,12 +3,12 @@ them to `<output>/` as the latest, so `compare` can name any two runs."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import jsonvalue
 from .configfile import display_path, not_a_file
 from .errors import ConfigError
 from .results import cell_key
@@ -87,7 +87,7 @@ def previous_run(
     earlier = [p for p in list_runs(output_dir) if p != current]
     for run_dir in reversed(earlier[-20:]):
         try:
-            document = json.loads(
+            document = jsonvalue.loads(
                 (run_dir / "results.json").read_text(encoding="utf-8")
             )
             results = document["results"]

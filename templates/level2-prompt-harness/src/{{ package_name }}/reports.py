@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from . import jsonvalue
 from .atomic import write_bytes_atomic
 from .compare import Comparison, compare_runs
 from .errors import ConfigError, Error
@@ -149,7 +150,7 @@ def results_json(document: dict[str, Any]) -> bytes:
 def load_results(path: Path) -> dict[str, Any]:
     """A results.json written by `eval`; ConfigError saying what is wrong if not."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = jsonvalue.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:

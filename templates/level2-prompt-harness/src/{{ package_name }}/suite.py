@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import difflib
 import fnmatch
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 import jinja2
 
+from . import jsonvalue
 from .assertions import (
     Assertion,
     ParseContext,
@@ -208,7 +208,7 @@ def read_case_file(path: Path) -> list[Any]:
             for number, line in enumerate(lines, start=1):
                 if line.strip():
                     try:
-                        cases.append(json.loads(line))
+                        cases.append(jsonvalue.loads(line))
                     except ValueError as exc:
                         raise ConfigError(
                             f"{shown}:{number}: not JSON: {exc}"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from .. import jsonvalue
 from ..config import ProviderProfile
 from ..errors import ConfigError, Error
 from ..providers.base import (
@@ -262,7 +263,7 @@ def schema_validator(value: Any, suite_dir: Path) -> Any:
     if isinstance(value, str):
         path = suite_dir / value.removeprefix("file://")
         try:
-            value = json.loads(path.read_text(encoding="utf-8"))
+            value = jsonvalue.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ValueError(
                 f"cannot read schema file {path}: {exc.strerror or exc}"
@@ -295,7 +296,7 @@ def schema_problem(validator: Any, instance: Any) -> str | None:
 
 def parse_json(text: str) -> tuple[Any, str | None]:
     try:
-        return json.loads(text), None
+        return jsonvalue.loads(text), None
     except ValueError as exc:
         return None, f"not JSON: {exc}"
 

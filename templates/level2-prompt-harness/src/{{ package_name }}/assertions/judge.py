@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from .. import jsonvalue
 from ..providers.base import ChatRequest
 from .base import (
     Assertion,
@@ -59,7 +59,7 @@ def parse_judge_reply(text: str) -> tuple[float, str]:
     if fenced:
         body = fenced.group(1)
     try:
-        data = json.loads(body)
+        data = jsonvalue.loads(body)
     except ValueError:
         raise JudgeReplyError(f"judge reply is not JSON: {short(text)}") from None
     if (

@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 
 from .base import (
     Assertion,
+    CheckError,
     GradeContext,
     ParseContext,
     Prepared,
@@ -68,6 +69,10 @@ def find_json(text: str) -> list[Any]:
         except ValueError:
             position = start + 1
             continue
+        except RecursionError:
+            # Each later start lies inside the same nest: trying them all would
+            # take minutes and end the same way.
+            raise CheckError("the reply holds JSON nested too deeply to read") from None
         found.append(value)
         position = end
 

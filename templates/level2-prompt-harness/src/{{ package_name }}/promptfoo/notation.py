@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from .. import jsonvalue
 from ..assertions import REGISTRY
 from ..prompts import ROLES
 
@@ -137,7 +138,7 @@ def environment() -> jinja2.Environment:
     )
     # promptfoo's own filters: dump writes JSON, load reads it.
     environment.filters["dump"] = lambda value: json.dumps(value, ensure_ascii=False)
-    environment.filters["load"] = json.loads
+    environment.filters["load"] = jsonvalue.loads
     return environment
 
 

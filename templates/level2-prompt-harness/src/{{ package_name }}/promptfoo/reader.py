@@ -27,6 +27,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from .. import jsonvalue
 from ..config import Config, ProviderProfile
 from ..configfile import display_path
 from ..errors import ConfigError
@@ -147,7 +148,9 @@ class PromptfooReader:
             return None
         try:
             if path.suffix == ".jsonl":
-                return [json.loads(line) for line in text.splitlines() if line.strip()]
+                return [
+                    jsonvalue.loads(line) for line in text.splitlines() if line.strip()
+                ]
             return load_yaml(text)  # JSON is YAML too
         except (ValueError, yaml.YAMLError) as exc:
             self.problem(f"{what}: cannot parse {display_path(path)}: {exc}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import jsonvalue
 from ..atomic import write_text_atomic
 from ..config import ProviderProfile
 from .base import ChatRequest, Completion, ProviderError, request_fingerprint
@@ -50,7 +51,7 @@ class Recordings:
         if provider_name not in self._files:
             path = self.path(provider_name)
             try:
-                entries = json.loads(path.read_text(encoding="utf-8"))
+                entries = jsonvalue.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 entries = {}
             except (OSError, ValueError) as exc:
