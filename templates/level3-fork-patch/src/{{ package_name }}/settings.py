@@ -220,6 +220,8 @@ def read_json_object(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{where}:{error.lineno}: not valid JSON: {error.msg}"
         ) from None
+    except RecursionError:
+        raise ConfigError(f"{where}: not valid JSON: nested too deeply") from None
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
     if not isinstance(data, dict):
