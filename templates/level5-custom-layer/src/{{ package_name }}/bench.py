@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as BF
+from .errors import Error
 from .inference import PackedBitLinear
 from .layers import BitLinear
 from .packing import packed_nbytes
@@ -273,10 +275,41 @@ def run_benchmark(
         "repeats": repeats,
         "warmup": warmup,
         "shapes": [
-            bench_shape(
-                *shape, device, repeats, warmup, with_transformers, with_compile
+            _bench_in_memory(
+                shape, device, repeats, warmup, with_transformers, with_compile
             )
             for shape in shapes
         ],
         "sqnr": quantisation_error(),
     }
+
+
+def _bench_in_memory(
+    shape: tuple[int, int, int],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    with_transformers: bool,
+    with_compile: bool,
+) -> dict[str, Any]:
+    """One shape's timings; a shape too big for the device is one line naming it."""
+    try:
+        return bench_shape(
+            *shape, device, repeats, warmup, with_transformers, with_compile
+        )
+    except (MemoryError, RuntimeError) as error:
+        # torch says so in a RuntimeError on the CPU, an OutOfMemoryError on GPUs.
+        text = str(error)
+        if not (
+            isinstance(error, MemoryError | torch.OutOfMemoryError)
+            or "can't allocate memory" in text
+        ):
+            raise
+        name = "x".join(str(size) for size in shape)
+        asked = re.search(r"tried to allocate (\d+) bytes", text)
+        detail = (
+            f"torch asked for {int(asked[1]) / 2**30:,.1f} GiB at once"
+            if asked
+            else (text.strip().splitlines() or [type(error).__name__])[-1]
+        )
+        raise Error(f"shape {name} does not fit in memory: {detail}") from None

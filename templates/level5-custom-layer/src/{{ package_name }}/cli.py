@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -28,7 +29,7 @@ from .commandline import (
 )
 from .errors import EXIT_OK, Error
 from .model import ModelConfig
-from .runs import create_run_dir, write_metrics
+from .runs import create_run_dir, prepare_run_root, write_metrics
 from .runtime import environment, resolve_device, seed_everything
 from .train import TrainConfig, compare, one_thread
 
@@ -47,6 +48,17 @@ def shape(text: str) -> tuple[int, int, int]:
             f"e.g. 32x2048x2048, got {text!r}"
         )
     return sizes[0], sizes[1], sizes[2]
+
+
+def thread_count(text: str) -> int:
+    """An argparse type: 1 to this machine's CPU count (torch crashes far past it)."""
+    value = positive_int(text)
+    cpus = os.cpu_count() or 1
+    if value > cpus:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {cpus}, the CPUs of this machine, got {value}"
+        )
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +125,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     bench.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=1,
         help="CPU threads for torch (default 1: steadiest, and what the README's "
         "figures use)",
@@ -135,6 +147,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    prepare_run_root(args.run_root)  # before the checks and the training, not after
     seed_everything(args.seed)
     log.info("running the gradient checks (float64)")
     with one_thread():
@@ -207,6 +220,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    prepare_run_root(args.run_root)  # before the timings, not after
     device = resolve_device(args.device)
     shapes = args.shapes or list(DEFAULT_SHAPES)
     torch.set_num_threads(args.threads)

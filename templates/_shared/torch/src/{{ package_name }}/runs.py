@@ -7,6 +7,7 @@ same second get two folders.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from .errors import ConfigError
 METRICS_FILE = "metrics.json"
 
 
-def create_run_dir(root: str | Path, name: str) -> Path:
-    """Claim a new, empty run folder under `root` (made if missing)."""
+def prepare_run_root(root: str | Path) -> Path:
+    """The folder runs go in, made if missing; ConfigError if it cannot be, so a
+    command can check it before its work rather than after."""
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -28,6 +30,14 @@ def create_run_dir(root: str | Path, name: str) -> Path:
         raise ConfigError(f"run root {root} is a file, or lies under one") from None
     except PermissionError:
         raise ConfigError(f"cannot create run root {root}: permission denied") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot create a run folder in {root}: permission denied")
+    return root
+
+
+def create_run_dir(root: str | Path, name: str) -> Path:
+    """Claim a new, empty run folder under `root` (made if missing)."""
+    root = prepare_run_root(root)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in range(1, 10_000):
         stem = f"{stamp}-{name}" if suffix == 1 else f"{stamp}-{name}-{suffix}"

@@ -6,12 +6,15 @@ import contextlib
 import os
 import platform
 import random
+import re
 from typing import Any
 
 import numpy as np
 import torch
 
 from .errors import ConfigError
+
+DEVICE_SPEC = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
@@ -20,6 +23,8 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     `auto` picks CUDA, then Apple MPS, then the CPU. Under torchrun each process takes
     the GPU of its local rank.
     """
+    if not DEVICE_SPEC.fullmatch(spec):
+        raise ConfigError(f"device={spec}: expected auto, cpu, cuda, cuda:N or mps")
     if spec == "auto":
         if torch.cuda.is_available():
             spec = "cuda"
