@@ -36,6 +36,7 @@ from ._errors import (
     MissingAPIKeyError,
 )
 from .atomic import (
+    make_folder,
     remove_stale_temporaries,
     write_json_atomic,
     write_text_atomic,
@@ -341,9 +342,15 @@ def _exit_code(error: Exception) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    missing = [file for file in args.files if not os.path.isfile(file)]
+    missing = [file for file in args.files if not os.path.exists(file)]
     if missing:
         raise AudioInputError(f"no such file: {', '.join(missing)}")
+    # A folder is named as one; a device or pipe (/dev/zero) might never end.
+    for file in args.files:
+        if os.path.isdir(file):
+            raise AudioInputError(f"{file} is a folder, not an audio file")
+        if not os.path.isfile(file):
+            raise AudioInputError(f"{file} is not a regular file, so no audio file")
     suffix = OUTPUT_SUFFIXES.get(args.response_format, ".json")
     outputs = _output_paths(args.files, args.output_dir, suffix)
     settings = _settings(args)
@@ -365,6 +372,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             "models to load"
         )
     if args.output_dir is not None:
+        make_folder(args.output_dir)  # before the calls, which cost money
         remove_stale_temporaries(args.output_dir)  # what a killed run left
     client = AsyncClient(
         api_key=settings.api_key,

@@ -73,13 +73,15 @@ def _new_temporary(target: Path) -> tuple[Path, int]:
 
 
 def _cannot_write(target: Path, error: OSError) -> ConfigError:
+    return ConfigError(f"cannot write {target}: {_reason(error)}")
+
+
+def _reason(error: OSError) -> str:
     if isinstance(error, IsADirectoryError):
-        reason = "a folder sits where the file must be"
-    elif isinstance(error, PermissionError):
-        reason = "permission denied"
-    else:
-        reason = error.strerror or str(error)
-    return ConfigError(f"cannot write {target}: {reason}")
+        return "a folder sits where the file must be"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
@@ -97,6 +99,26 @@ def write_json_atomic(path: str | Path, value: Any, *, sort_keys: bool = False) 
     _check_finite(value, str(path))
     text = json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=False)
     write_text_atomic(path, text + "\n")
+
+
+def make_folder(folder: str | Path) -> Path:
+    """`folder`, made if missing, with a file created and removed there to prove it
+    takes files: a command calls this before its work (calls that cost money, hours
+    of training), so a place it cannot write is refused then, not after."""
+    folder = Path(folder)
+    # Named as a temporary: remove_stale_temporaries clears one a kill left behind.
+    probe = folder / f".write-check.{secrets.token_hex(4)}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(
+            f"cannot write in {folder}: a file sits where a folder must be"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"cannot write in {folder}: {_reason(error)}") from None
+    return folder
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
