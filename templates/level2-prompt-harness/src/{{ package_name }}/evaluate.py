@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .atomic import make_folder
 from .config import Config
 from .configfile import display_path
 from .history import (
@@ -101,6 +102,7 @@ def evaluate(
     baseline: list[dict[str, Any]] | None = None
     if baseline_path is not None:
         baseline = load_results(baseline_path)["results"]
+    make_folder(output)  # before the calls, which cost money, not after
     runner = Runner(config, options)
     total = options.repeat * sum(
         len(s.cases) * len(s.prompts) * len(s.providers) for s in suites
