@@ -52,7 +52,7 @@ def _new_temporary(target: Path) -> tuple[Path, int]:
     people and tools the folder is shared with."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+        mode = _mode_to_keep(target)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         while True:
             temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
@@ -70,6 +70,26 @@ def _new_temporary(target: Path) -> tuple[Path, int]:
     except OSError as error:
         raise _cannot_write(target, error) from None
     return temporary, handle
+
+
+def _mode_to_keep(target: Path) -> int | None:
+    """The mode of the regular file at `target`, None where nothing is there. Anything
+    else is refused: renaming over a device or a pipe (`/dev/stdout`, `/dev/full`)
+    would replace it for everyone, where the user meant to write through it."""
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(
+            f"cannot write {target}: a folder sits where the file must be"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            f"cannot write {target}: not a regular file (a device, pipe or socket);"
+            " name a file instead"
+        )
+    return stat.S_IMODE(info.st_mode)
 
 
 def _cannot_write(target: Path, error: OSError) -> ConfigError:
