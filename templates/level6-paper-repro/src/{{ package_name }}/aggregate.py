@@ -17,8 +17,9 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
+from . import configfile
 from .atomic import write_json_atomic, write_text_atomic
 from .data import MANIFEST
 from .errors import ConfigError
@@ -266,6 +267,7 @@ def read_tests(path: Path = TESTS) -> list[Comparison]:
     reader = _csv_records(path, TEST_COLUMNS)
     found = []
     for number, r in enumerate(reader, 2):
+        _check_record(r, path, number)
         try:
             found.append(
                 Comparison(
@@ -285,12 +287,14 @@ def read_tests(path: Path = TESTS) -> list[Comparison]:
                     [int(s) for s in r["seeds"].split()],
                 )
             )
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}:{number}: not a row of tests") from None
+        except (TypeError, ValueError) as error:
+            raise ConfigError(
+                f"{path}:{number}: not a row of tests ({error})"
+            ) from None
     return found
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -329,11 +333,19 @@ def _number(value: float | None) -> str:
 
 def _csv_records(path: Path, columns: tuple[str, ...]) -> csv.DictReader[str]:
     """The records of a CSV file `aggregate` wrote; its header must be `columns`."""
+    if path.exists() and (why := configfile.not_a_file(path, "CSV file")):
+        raise ConfigError(f"{path}: {why}")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: missing; `aggregate` writes it from the runs"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: not UTF-8 text; `aggregate` writes it again from the runs"
         ) from None
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != columns:
@@ -341,11 +353,30 @@ def _csv_records(path: Path, columns: tuple[str, ...]) -> csv.DictReader[str]:
     return reader
 
 
+def _check_record(record: dict[Any, Any], path: Path, number: int) -> None:
+    """What the tables would otherwise trip over, from a file cut short or edited by
+    hand: a row with fields missing (their values are None) or too many (kept under
+    the key None), and a metric that metrics.py no longer lists (a KeyError)."""
+    if None in record or None in record.values():
+        raise ConfigError(
+            f"{path}:{number}: expected {len(record) - (None in record)} fields "
+            "in each row; `aggregate` writes the file again from the runs"
+        )
+    if record["metric"] not in METRICS:
+        raise ConfigError(
+            f"{path}:{number}: metric {record['metric']!r} is not one of metrics.py's "
+            f"({', '.join(METRICS)}); `aggregate` writes the file again from the runs"
+        )
+
+
 def read_summary(path: Path = SUMMARY) -> list[Row]:
     reader = _csv_records(path, COLUMNS)
     rows = []
     for number, record in enumerate(reader, 2):
+        _check_record(record, path, number)
         try:
+            if not 0 <= int(record["n_ok"]) <= int(record["n_total"]):
+                raise ValueError("n_ok must lie between 0 and n_total")
             rows.append(
                 Row(
                     record["grid"],
@@ -362,13 +393,20 @@ def read_summary(path: Path = SUMMARY) -> list[Row]:
                     [int(s) for s in record["seeds"].split()],
                 )
             )
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}:{number}: not a summary row") from None
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{path}:{number}: not a summary row ({error})") from None
     return rows
 
 
 def _optional(text: str) -> float | None:
-    return float(text) if text else None
+    """A number of the file, or None for an empty field. `aggregate` never writes nan
+    or inf: one there was edited in, and the tables would print it in the paper."""
+    if not text:
+        return None
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
 
 
 def compute_report(grid: Grid, root: Path) -> dict[str, Any]:
@@ -381,10 +419,10 @@ def compute_report(grid: Grid, root: Path) -> dict[str, Any]:
     cpu_seconds = 0.0
     startup = 0.0
     for run, env in recorded:
-        wall = float(env.get("wall_seconds") or 0.0)
+        wall = _env_number(env, "wall_seconds")
         by_method[run.method] += wall
-        cpu_seconds += wall * int(env.get("threads") or 1)
-        startup += float(env.get("startup_seconds") or 0.0)
+        cpu_seconds += wall * _threads(env)
+        startup += _env_number(env, "startup_seconds")
     devices = sorted({str(env.get("gpu") or env.get("device")) for _, env in recorded})
     statuses = [str(env.get("status")) for _, env in recorded]
     return {
@@ -401,8 +439,19 @@ def compute_report(grid: Grid, root: Path) -> dict[str, Any]:
             k: round(v, 3) for k, v in sorted(by_method.items())
         },
         "devices": devices,
-        "threads": sorted({int(env.get("threads") or 1) for _, env in recorded}),
+        "threads": sorted({_threads(env) for _, env in recorded}),
     }
+
+
+def _env_number(env: dict[str, Any], key: str) -> float:
+    """A number of a run's env.json, 0 where it is missing or no finite number (a
+    record edited by hand): the report sums the rest instead of a traceback."""
+    value = env.get(key)
+    return float(value) if _is_number(value) else 0.0
+
+
+def _threads(env: dict[str, Any]) -> int:
+    return int(_env_number(env, "threads")) or 1
 
 
 def write_compute_report(report: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import TypeAlias
 from . import aggregate, commands, data, expected, paper, pipeline
 from .commandline import (
     PROG,
+    non_negative_int,
     output_options,
     positive_float,
     positive_int,
@@ -323,8 +324,12 @@ def _stats_options(sub: argparse.ArgumentParser) -> None:
         default="t",
         help="confidence interval: Student t, or a seeded bootstrap (n >= 10)",
     )
+    # NumPy's generator refuses a negative seed (a traceback, before this type).
     sub.add_argument(
-        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap"
+        "--bootstrap-seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the bootstrap",
     )
 
 

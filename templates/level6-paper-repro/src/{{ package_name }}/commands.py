@@ -8,8 +8,12 @@ that differ from the expected ones) raises an `Error`, after its table is printe
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +28,44 @@ log = logging.getLogger(__name__)
 
 class RunsFailedError(Error):
     """Some runs of the grid failed (exit 1); each one's log.txt says why."""
+
+
+LOCK_FILE = ".lock"
+_locked: set[Path] = set()  # the runs folders this process holds (reproduce -> grid)
+
+
+@contextlib.contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """One `grid` or `reproduce` at a time in a runs folder. Two at once trained the
+    same runs into the same folders, each moving the other's unfinished runs to
+    .previous/, and their paper builds broke each other. The lock is the system's
+    (flock on runs/.lock): a killed process holds it no longer. Windows has no flock:
+    there the user keeps to one at a time."""
+    key = root.resolve()
+    if sys.platform == "win32" or key in _locked:
+        yield
+        return
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise BlockedError(
+                f"{root}: another `{PROG} grid` or `reproduce` is running here (pid "
+                f"{holder}); wait for it to finish, or use another --runs folder"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _locked.add(key)
+        try:
+            yield
+        finally:
+            _locked.discard(key)
 
 
 @dataclass(frozen=True)
@@ -63,16 +105,20 @@ def run_grid(
     from . import sweep  # torch: imported by the commands that train only
 
     started = time.perf_counter()
-    outcomes = sweep.run_grid(
-        runs,
-        resume=resume,
-        executor=executor,
-        jobs=jobs,
-        slurm=dict(grid.executor.slurm),
-        parallelism=grid.executor.parallelism,
-        manifest=paths.manifest,
-        progress=progress,
-    )
+    # The data first: a changed dataset stops the sweep before the runs folder exists.
+    for name in sorted({run.config.data.name for run in runs}):
+        data.load(name, paths.manifest)
+    with exclusive(paths.runs):
+        outcomes = sweep.run_grid(
+            runs,
+            resume=resume,
+            executor=executor,
+            jobs=jobs,
+            slurm=dict(grid.executor.slurm),
+            parallelism=grid.executor.parallelism,
+            manifest=paths.manifest,
+            progress=progress,
+        )
     counts = {
         status: sum(o.status == status for o in outcomes)
         for status in ("ok", "failed", "skipped")

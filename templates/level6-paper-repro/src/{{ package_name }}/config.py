@@ -14,28 +14,37 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from .configfile import Settings, merge, validate
 
 # runtime.MAX_SEED (NumPy's limit), repeated so that reading a config needs no torch.
 MAX_SEED = 2**32 - 1
+# Far above any machine's cores; torch crashed (a segfault, no message) on 10**8.
+MAX_THREADS = 1024
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:[0-9]+)?)$")
 
 
-class DataConfig(Settings):
+class RunSettings(Settings):
+    """A section of a run's settings: YAML's .inf and .nan are refused as numbers
+    (`lr: .inf` passed `gt=0` and the run failed later with a NaN loss)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class DataConfig(RunSettings):
     name: str = "digits"  # a key of data.DATASETS
     test_fraction: float = Field(default=0.3, gt=0, lt=1)
     # The train/test split is the same for every run seed.
     split_seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
-class ModelConfig(Settings):
+class ModelConfig(RunSettings):
     hidden: int = Field(default=32, ge=1)
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
-class TrainConfig(Settings):
+class TrainConfig(RunSettings):
     epochs: int = Field(default=8, ge=1)
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=1e-2, gt=0)
@@ -46,12 +55,12 @@ class TrainConfig(Settings):
     ece_bins: int = Field(default=15, ge=1)
 
 
-class Config(Settings):
+class Config(RunSettings):
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     device: str = "cpu"  # cpu, auto, cuda, cuda:N or mps; byte-identical results on cpu
     deterministic: bool = True  # strict deterministic algorithms
     # Torch threads per run: results depend on it, so it is a setting.
-    threads: int = Field(default=1, ge=1)
+    threads: int = Field(default=1, ge=1, le=MAX_THREADS)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

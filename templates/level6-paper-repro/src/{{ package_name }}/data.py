@@ -142,6 +142,14 @@ def split(
         members = np.flatnonzero(dataset.y == label)
         chosen = generator.permutation(members)[: round(test_fraction * len(members))]
         test[chosen] = True
+    # An empty split failed the run later with a ZeroDivisionError or a DataLoader's
+    # message that named neither the setting nor the split.
+    for name, members in (("test", test), ("training", ~test)):
+        if not members.any():
+            raise ConfigError(
+                f"data.test_fraction={test_fraction}: leaves the {name} split of "
+                f"{len(test)} samples empty"
+            )
     x = dataset.x.astype(np.float32) / 16.0
     y = dataset.y.astype(np.int64)
     return x[~test], x[test], y[~test], y[test]

@@ -67,9 +67,17 @@ def content_hash(value: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _no_constant(name: str) -> Any:
+    """`update-expected` never writes NaN or Infinity; Python's json reads them, and
+    the hash check then failed on them with a traceback."""
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def load_expected(path: Path = EXPECTED) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(
+            path.read_text(encoding="utf-8"), parse_constant=_no_constant
+        )
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: missing; `update-expected` records the current results"

@@ -10,9 +10,11 @@ inputs give the same bytes.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -78,9 +80,13 @@ def curves_figure(grid: Grid, summary: Path, runs_root: Path) -> Figure:
             if len(grid.configs) == 1
             else f"{run.method} / {run.config_name}"
         )
-        by_cell.setdefault(name, []).append(list(metrics["curve"]["test_accuracy"]))
+        curve = _accuracy_curve(metrics)
+        if curve is not None:
+            by_cell.setdefault(name, []).append(curve)
     for name, curves in by_cell.items():
-        values = np.asarray(curves) * 100
+        # A run that stopped early has a shorter curve: plot the epochs all reached.
+        length = min(len(curve) for curve in curves)
+        values = np.asarray([curve[:length] for curve in curves]) * 100
         epochs = np.arange(1, values.shape[1] + 1)
         axis.plot(epochs, values.mean(axis=0), label=f"{name} (n={len(curves)})")
         axis.fill_between(epochs, values.min(axis=0), values.max(axis=0), alpha=0.2)
@@ -91,6 +97,22 @@ def curves_figure(grid: Grid, summary: Path, runs_root: Path) -> Figure:
         axis.legend()
     figure.tight_layout()
     return figure
+
+
+def _accuracy_curve(metrics: dict[str, Any]) -> list[float] | None:
+    """The run's test accuracy per epoch; None where its metrics.json has none (a
+    train.py that records no curve, a file edited by hand), which the figure leaves
+    out instead of stopping on a KeyError."""
+    curve = metrics.get("curve")
+    values = curve.get("test_accuracy") if isinstance(curve, dict) else None
+    if not isinstance(values, list) or not values:
+        return None
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values
+    ):
+        return None
+    return [float(v) for v in values]
 
 
 FIGURES: dict[str, FigureSpec] = {

@@ -23,7 +23,14 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, field_validator
 
 from .config import MAX_SEED, Config, config_hash, resolve
-from .configfile import Settings, display_path, flatten, read_yaml_mapping, validate
+from .configfile import (
+    Settings,
+    display_path,
+    flatten,
+    merge,
+    read_yaml_mapping,
+    validate,
+)
 from .errors import ConfigError
 
 DEFAULT_GRID = Path("configs") / "grid.yaml"
@@ -156,6 +163,13 @@ class Grid:
             f"configs.{config}": self.configs[config],
         }
         where = display_path(self.source)
+        for section, layer in layers.items():
+            # The seeds list sets every run's seed; one set here was silently lost.
+            if "seed" in merge(layer):
+                raise ConfigError(
+                    f"{where}: {section}: seed: set by the grid's seeds list, "
+                    "not per section"
+                )
         try:
             return resolve(*layers.values(), {"seed": seed}, where=where)
         except ConfigError:
@@ -197,23 +211,41 @@ def load_grid(path: Path = DEFAULT_GRID) -> Grid:
     return grid
 
 
+# The most seeds one range may name: `--seeds 0-10000000000` ran out of memory.
+MAX_SEED_RANGE = 100_000
+
+
 def parse_list(text: str) -> list[str]:
-    """`a,b` -> ["a", "b"] (an argparse type)."""
+    """`a,b` -> ["a", "b"] (an argparse type). Nothing named is refused: an empty
+    choice ran nothing and exited 0."""
     items = [item.strip() for item in text.split(",")]
-    return [item for item in items if item]
+    chosen = [item for item in items if item]
+    if not chosen:
+        raise ConfigError(f"{text!r}: expected one or more names, such as a,b")
+    return chosen
 
 
 def parse_seeds(text: str) -> list[int]:
     """`0,1,2` or `0-4` -> a list of seeds (an argparse type)."""
     seeds: list[int] = []
-    for item in parse_list(text):
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"seeds {text!r}: expected numbers such as 0,1,2 or 0-4")
+    for item in items:
         low, dash, high = item.partition("-")
         try:
-            seeds.extend(range(int(low), int(high) + 1) if dash else [int(item)])
+            first, last = (int(low), int(high)) if dash else (int(item), int(item))
         except ValueError:
             raise ConfigError(
                 f"seeds {text!r}: expected numbers such as 0,1,2 or 0-4"
             ) from None
+        # A range backwards named no seed at all, and the command did nothing.
+        if not 0 <= last - first < MAX_SEED_RANGE:
+            raise ConfigError(
+                f"seeds {item!r}: expected a range from low to high of at most "
+                f"{MAX_SEED_RANGE} seeds, such as 0-4"
+            )
+        seeds.extend(range(first, last + 1))
     return seeds
 
 

@@ -105,6 +105,33 @@ def reproduce(
     progress: bool | None = None,
 ) -> None:
     """Bring every output up to date; StoppedError if a run or the check failed."""
+    for name in commands.datasets(paths):
+        data.load(name, paths.manifest)
+    # One reproduce at a time: two would train the same runs and build the same paper.
+    with commands.exclusive(paths.runs):
+        _reproduce(
+            paths,
+            ci=ci,
+            bootstrap_seed=bootstrap_seed,
+            strict=strict,
+            overfull_limit=overfull_limit,
+            executor=executor,
+            jobs=jobs,
+            progress=progress,
+        )
+
+
+def _reproduce(
+    paths: Paths,
+    *,
+    ci: str,
+    bootstrap_seed: int,
+    strict: bool,
+    overfull_limit: float,
+    executor: str | None,
+    jobs: int | None,
+    progress: bool | None,
+) -> None:
     started = time.perf_counter()
     grid = load_grid(paths.grid)
     steps = Steps(paths.runs)
@@ -113,8 +140,6 @@ def reproduce(
     reused: list[str] = []
 
     log.info("== grid")
-    for name in commands.datasets(paths):
-        data.load(name, paths.manifest)
     found = provenance.states(grid.runs(paths.runs), paths.manifest)
     failed: str | None = None
     if all(state.reusable for state in found):

@@ -258,12 +258,30 @@ def _run_pool(
             return outcomes
         # spawn, not fork: a forked copy of a process that already ran torch can hang.
         spawn = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn)
+        try:
             futures = {pool.submit(execute_run, run, context): run for run in pending}
             for future in concurrent.futures.as_completed(futures):
                 outcomes.append(outcome_of(future, futures[future]))
                 _report(outcomes[-1], bar)
+        except BaseException:
+            stop_pool(pool)
+            raise
+        pool.shutdown()
     return outcomes
+
+
+def stop_pool(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Drop the queued runs and stop the workers now. On Ctrl-C the pool's own
+    shutdown would wait until every queued run had trained (and a second Ctrl-C
+    during that wait hung the process); a run stopped half way stays unfinished,
+    and the next `--resume` runs it again."""
+    # The executor has no public way to stop a running task before Python 3.14, and
+    # shutdown forgets its processes: take them first.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 def outcome_of(future: concurrent.futures.Future[Outcome], run: Run) -> Outcome:
