@@ -177,6 +177,9 @@ def environment() -> dict[str, Any]:
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "threads": torch.get_num_threads(),
+        # The CPU kernels torch chose (DEFAULT, AVX2, AVX512...): they set the last
+        # digits of a CPU run's numbers.
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
     }
 
