@@ -17,10 +17,10 @@ import levels
 from conftest import COPIER_CONFIG, LEVELS, render, reserved_names
 
 
-def refusal(copier_template: Path, tmp_path: Path, **answers: object) -> str:
+def refusal(template_folder: Path, tmp_path: Path, **answers: object) -> str:
     """The validator's message for `answers`; fails if they are accepted."""
     with pytest.raises(ValueError, match="Validation error") as error:
-        render(copier_template, tmp_path / "proj", answers.pop("level", 1), **answers)
+        render(template_folder, tmp_path / "proj", answers.pop("level", 1), **answers)
     assert not (tmp_path / "proj" / "pyproject.toml").exists()
     return str(error.value)
 
@@ -54,9 +54,9 @@ def refusal(copier_template: Path, tmp_path: Path, **answers: object) -> str:
     ],
 )
 def test_validator_refuses_bad_answer(
-    copier_template: Path, tmp_path: Path, answers: dict, message: str
+    template_folder: Path, tmp_path: Path, answers: dict, message: str
 ) -> None:
-    assert message in refusal(copier_template, tmp_path, **answers)
+    assert message in refusal(template_folder, tmp_path, **answers)
 
 
 @pytest.mark.parametrize(
@@ -73,18 +73,18 @@ def test_validator_refuses_bad_answer(
     ],
 )
 def test_validator_accepts_good_answer(
-    copier_template: Path, tmp_path: Path, answers: dict
+    template_folder: Path, tmp_path: Path, answers: dict
 ) -> None:
-    assert (render(copier_template, tmp_path / "p", 1, **answers) / "pyproject.toml").exists()
+    assert (render(template_folder, tmp_path / "p", 1, **answers) / "pyproject.toml").exists()
 
 
-def test_package_name_defaults_from_project_name(copier_template: Path, tmp_path: Path) -> None:
-    project = render(copier_template, tmp_path / "p", 1, project_name="Speech.Client-2")
+def test_package_name_defaults_from_project_name(template_folder: Path, tmp_path: Path) -> None:
+    project = render(template_folder, tmp_path / "p", 1, project_name="Speech.Client-2")
     assert (project / "src" / "speech_client_2").is_dir()
 
 
-def test_project_name_defaults_to_the_folder_name(copier_template: Path, tmp_path: Path) -> None:
-    project = render(copier_template, tmp_path / "voice-notes", 1)
+def test_project_name_defaults_to_the_folder_name(template_folder: Path, tmp_path: Path) -> None:
+    project = render(template_folder, tmp_path / "voice-notes", 1)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["name"] == "voice-notes"
 
