@@ -70,7 +70,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as error:
         raise CheckpointError(
-            f"cannot read checkpoint {path}: {type(error).__name__}"
+            f"cannot read checkpoint {path}: {_first_sentence(error)} (damaged, cut "
+            "short, or not a checkpoint of tensors and plain data)"
         ) from None
     missing = (
         [key for key in CHECKPOINT_KEYS if key not in state]
@@ -83,6 +84,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"(missing: {', '.join(missing)})"
         )
     return state
+
+
+def _first_sentence(error: Exception) -> str:
+    """torch's reasons run to paragraphs of advice (weights_only's, miniz's): the
+    first sentence says what failed, on the one line an error gets."""
+    text = " ".join(str(error).split())
+    return text.split(". ")[0].rstrip(".")[:200] or type(error).__name__
 
 
 def load_weights(
