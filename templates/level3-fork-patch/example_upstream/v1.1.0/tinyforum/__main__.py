@@ -27,7 +27,6 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, required=True, help="folder for the frames")
     args = parser.parse_args(argv)
     settings = load_settings(args.settings)
-    torch.use_deterministic_algorithms(True)
     args.out.mkdir(parents=True, exist_ok=True)
     stats = []
     for index, frame in render(settings):
