@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from .atomic import write_bytes_atomic, write_json_atomic
+from .atomic import check_file_target, write_bytes_atomic, write_json_atomic
 from .background import wait_for_pictures
 from .checkpoint import find_checkpoint, plan_resume
 from .commandline import (
@@ -213,6 +213,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        check_file_target(args.output)
     saved = load_saved_model(
         args.target,
         run_root=args.run_root,

@@ -141,6 +141,17 @@ def make_folder(folder: str | Path) -> Path:
     return folder
 
 
+def check_file_target(path: str | Path) -> Path:
+    """`path`, once it is known that a write there could succeed: its folder takes
+    files, and no folder, device or pipe sits at it. A command calls this before its
+    work, so that a bad `--output` is refused before the results are computed, not
+    after."""
+    target = Path(path)
+    make_folder(target.parent)
+    _mode_to_keep(target)
+    return target
+
+
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete the temporary files that killed writes left in `folder` (not below it)."""
     removed = []
