@@ -215,6 +215,14 @@ def status_error(
         described = redact(details["message"] or "", api_key)
         if details.get("param"):
             described += f" (param: {details['param']})"
+    if response.is_redirect:
+        # Not followed, as the official SDKs do not: the key would go with the
+        # request to wherever the answer points.
+        target = redact(response.headers["location"], api_key)
+        described = (
+            f"the service answers from {target} instead; requests are not "
+            "redirected, so point the base URL there"
+        )
     for detail in (note, described):
         if detail:
             message += f": {detail}"

@@ -20,6 +20,7 @@ from .commandline import (
     positive_int,
     progress_enabled,
     run_cli,
+    terminal_safe,
 )
 from .config import DEFAULT_CONFIG, MODES, load_config
 from .configfile import display_path
@@ -227,7 +228,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     done = evaluate(config, request, progress=progress_enabled(args))
     options = done.options
-    print(summary_text(done.records))
+    # Outputs and errors quoted here are the model's and the server's own words.
+    print(terminal_safe(summary_text(done.records)))
     print(f"{done.seconds:.2f} s, mode {options.mode}, {done.cache_hits} cache hits")
     print(
         f"Run {done.run_dir.name}: {display_path(done.run_dir)}"
@@ -271,7 +273,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         load_results(old_path)["results"], load_results(new_path)["results"]
     )
     print(f"{display_path(old_path)} -> {display_path(new_path)}")
-    print(format_comparison(comparison))
+    print(terminal_safe(format_comparison(comparison)))
     return EXIT_FAILURE if comparison.regressed else EXIT_OK
 
 

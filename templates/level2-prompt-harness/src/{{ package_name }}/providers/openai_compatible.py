@@ -86,8 +86,16 @@ class OpenAIProvider:
                 problem = f"cannot reach {url}: {exc or type(exc).__name__}"
             else:
                 status = response.status
-                if status < 400:
+                if status < 300:
                     return response, (time.perf_counter() - started) * 1000
+                if status < 400:
+                    # Not followed, as the official SDKs do not: the key would go with
+                    # the request to wherever the answer points.
+                    target = response.headers.get("location", "an address it omits")
+                    raise ProviderError(
+                        f"HTTP {status}: the server answers from {target} instead;"
+                        " requests are not redirected, so point base_url there"
+                    )
                 # The whole body: RedactingProvider blanks secrets, then cuts it short.
                 problem = f"HTTP {status}: {response.text}"
                 if not should_retry(status, response.headers):
