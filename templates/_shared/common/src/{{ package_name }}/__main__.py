@@ -1,7 +1,5 @@
 """`python -m <package>` runs the same command line as the console script."""
 
-import sys
+from .commandline import console_script
 
-from .cli import main
-
-sys.exit(main())
+console_script()
