@@ -38,6 +38,8 @@ from .worktree import (
     export_patches,
     fetch,
     refuse_if_dirty,
+    refuse_other_base,
+    refuse_partial,
     refuse_unsaved_patch_edits,
     status,
     write_export,
@@ -84,6 +86,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     project = _project(args)
+    refuse_partial(project, "export")
+    refuse_other_base(project, "export")
     exported = export_patches(project)
     differences = compare(project, exported)
     if args.output_dir:
@@ -163,6 +167,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if result.commits_after_base is not None:
         state += f", {result.commits_after_base} commit(s) after {BASE_REF}"
     print(f"work tree    {state}")
+    if result.note:
+        print(f"             {result.note}")
     print(f"patches      {len(result.patches)}")
     for position, patch in enumerate(result.patches, start=1):
         print(f"  {position}. {patch.name}: {patch.subject}  [{patch.upstream_status}]")
@@ -458,7 +464,9 @@ def _add_init(commands: Commands) -> None:
     sub.add_argument(
         "--force",
         action="store_true",
-        help="outside a git repository, remove the example content all the same",
+        help="remove the content all the same: outside a git repository, or when"
+        " upstream.toml already pins your own upstream and patches/ or overlay/ hold"
+        " your files",
     )
     sub.set_defaults(handler=cmd_init)
 

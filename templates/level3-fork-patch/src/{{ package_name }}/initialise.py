@@ -11,6 +11,7 @@ first (or `--force` given outside a git repository), so nothing is lost for good
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .atomic import write_text_atomic
 from .errors import BlockedError, ConfigError
-from .gitcmd import Git
+from .gitcmd import Git, nul_list
 from .project import ALLOW_REPLACE, BUNDLED, Pin, Project, write_pin, write_series
 from .worktree import (
     DirtyTreeError,
@@ -49,6 +50,8 @@ SMOKE_TEMPLATE = """\
 # settings = "smoke/settings.json"   # validated against the settings schema first
 """
 
+log = logging.getLogger(__name__)
+
 ALLOW_REPLACE_TEXT = """\
 # Overlay files that may replace an upstream file whole, one path a line (relative to
 # overlay/). Anything not listed here that exists upstream is refused: patch it instead.
@@ -77,6 +80,29 @@ def example_content(project: Project) -> list[Path]:
             paths.append(source)
     paths += [project.root / name for name in EXAMPLE_PATHS]
     return [path for path in paths if path.exists()]
+
+
+def refuse_own_content(project: Project) -> None:
+    """Once upstream.toml pins an upstream of yours, patches/ and overlay/ hold your
+    work, not the bundled example's: init would delete it."""
+    pin = project.load_pin()
+    if pin.url.startswith(BUNDLED):
+        return
+    own = [
+        path
+        for path in example_content(project)
+        if path.parent in (project.patches_dir, project.overlay_dir)
+    ]
+    if own:
+        shown = ", ".join(_relative(project, path) for path in own[:3]) + (
+            " ..." if len(own) > 3 else ""
+        )
+        raise BlockedError(
+            f"init: upstream.toml already pins your own upstream ({pin.url}), so"
+            f" {shown} are yours, not the example's: init would delete them."
+            " Move the pin with `pin URL --rev REV` and the series with"
+            " `rebase --onto`, or give --force to start over; nothing was done"
+        )
 
 
 def _relative(project: Project, path: Path) -> str:
@@ -127,8 +153,20 @@ def _comment_out_smoke(text: str) -> str:
     )
 
 
+# A licence file's name, any case: LICENSE, LICENCE or COPYING, alone or followed by
+# an extension or a suffix (LICENSE.rst, LICENCE.txt, COPYING.LESSER, LICENSE-MIT).
+LICENSE_NAME = re.compile(r"^(?:licen[cs]e|copying)(?:[.-][^/]*)?$", re.IGNORECASE)
+
+
+def license_files(git: Git, commit: str) -> list[str]:
+    """The licence files at the top of `commit`: plain names first, then the rest."""
+    names = nul_list(git.run("ls-tree", "-z", "--name-only", commit).stdout)
+    found = [name for name in names if LICENSE_NAME.match(name)]
+    return sorted(found, key=lambda name: ("-" in name, name.count("."), name.lower()))
+
+
 def detect_license(git: Git, commit: str) -> str:
-    for name in ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING"):
+    for name in license_files(git, commit):
         result = git.run("show", f"{commit}:{name}", check=False)
         if result.returncode == 0:
             text = result.stdout.decode("utf-8", "replace")[:2000]
@@ -136,16 +174,21 @@ def detect_license(git: Git, commit: str) -> str:
                 ("MIT License", "MIT"),
                 ("Apache License", "Apache-2.0"),
                 ("GNU AFFERO GENERAL PUBLIC LICENSE", "AGPL-3.0"),
+                ("GNU LESSER GENERAL PUBLIC LICENSE", "LGPL-3.0"),
                 (
                     "GNU GENERAL PUBLIC LICENSE",
                     "GPL-3.0" if "Version 3" in text else "GPL-2.0",
                 ),
+                ("Mozilla Public License", "MPL-2.0"),
                 ("BSD", "BSD-3-Clause"),
             ):
                 if marker in text:
                     return spdx
             return f"see {name}"
-    raise ConfigError("no LICENSE file in the upstream: give --license SPDX-ID")
+    raise ConfigError(
+        "no licence file (LICENSE, LICENCE or COPYING, any case or suffix) in the"
+        " upstream: give --license SPDX-ID"
+    )
 
 
 def pin_upstream(
@@ -161,6 +204,20 @@ def pin_upstream(
         fetch(project, old.model_copy(update={"url": url}))
     commit = resolve_revision(project, revision)
     tree = git.text("rev-parse", f"{commit}^{{tree}}")
+    if license_ is None and url == old.url:
+        # The same upstream: the licence recorded (perhaps given by hand) stays.
+        license_ = old.license
+        with contextlib.suppress(ConfigError):
+            found = detect_license(git, commit)
+            if found != old.license and not found.startswith("see "):
+                log.warning(
+                    "licence: %s reads as %s at %s; upstream.toml keeps %s"
+                    " (give --license to change it)",
+                    url,
+                    found,
+                    commit[:12],
+                    old.license,
+                )
     license_ = license_ or detect_license(git, commit)
     write_pin(project.pin_file, url=url, commit=commit, tree=tree, license=license_)
     return Pin(url=url, commit=commit, tree=tree, license=license_)
@@ -177,6 +234,8 @@ def init(
             " patches/: `export` them (or `apply --discard`) first; nothing was done"
         )
     paths = example_content(project)
+    if not force:
+        refuse_own_content(project)
     refuse_unsaved(project, paths, force)
     # A fresh work repository (no example branches, tags or overlay records); the old
     # one comes back if the new upstream cannot be fetched or has no such revision.

@@ -6,6 +6,7 @@ from .errors import ConfigError
 from .patchfile import (
     NUMBERED,
     PATCH_START,
+    line_ending_problem,
     name_problem,
     parse_patch,
     trailer_problems,
@@ -18,7 +19,7 @@ from .project import (
     read_pin,
     read_series,
 )
-from .worktree import allowed_replacements, overlay_files
+from .worktree import allowed_replacements, corrupt_problem, overlay_files
 
 # The lines .gitattributes must hold: patch files stay byte-exact (no end-of-line
 # conversion on any platform) and concurrent additions to series merge by union.
@@ -67,7 +68,7 @@ def _series_problems(project: Project) -> list[str]:
             continue
         problems += [
             f"patches/{name}: {problem}"
-            for problem in _patch_problems(path.read_bytes())
+            for problem in _patch_problems(project, path.read_bytes())
         ]
     for path in (
         sorted(project.patches_dir.iterdir()) if project.patches_dir.is_dir() else []
@@ -80,22 +81,20 @@ def _series_problems(project: Project) -> list[str]:
     return problems
 
 
-def _patch_problems(data: bytes) -> list[str]:
+def _patch_problems(project: Project, data: bytes) -> list[str]:
+    crlf = line_ending_problem(data)
+    if crlf:
+        return [crlf]
     if not PATCH_START.match(data):
         return [
             "does not start like a `git format-patch --zero-commit` file (run export)"
-        ]
-    header = data[: data.find(b"\n\n") + 1]
-    if header.count(b"\r\n") and header.count(b"\r\n") == header.count(b"\n"):
-        return [
-            "its header has CRLF line endings: something converted the file"
-            " (see .gitattributes)"
         ]
     try:
         info = parse_patch(data)
     except ValueError as error:
         return [str(error)]
-    return trailer_problems(info)
+    corrupt = corrupt_problem(project, data)
+    return [*([corrupt] if corrupt else []), *trailer_problems(info)]
 
 
 def _overlay_problems(project: Project) -> list[str]:

@@ -181,6 +181,18 @@ def parse_patch(data: bytes) -> PatchInfo:
     return PatchInfo(" ".join(subject_lines), message, files)
 
 
+def line_ending_problem(data: bytes) -> str | None:
+    """Why the patch's own lines end wrongly (a CRLF conversion), or None."""
+    # format-patch ends its own lines with LF, whatever the files' line endings.
+    first_line = data.partition(b"\n")[0]
+    if first_line.endswith(b"\r"):
+        return (
+            "has CRLF line endings: something converted the file's line endings"
+            " (see .gitattributes; convert it back to LF)"
+        )
+    return None
+
+
 def trailer_problems(info: PatchInfo) -> list[str]:
     """What is wrong with the three required trailers; empty when all is well."""
     trailers = info.trailers()

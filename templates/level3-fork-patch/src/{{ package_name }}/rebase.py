@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,12 +36,15 @@ from .worktree import (
     am_in_progress,
     am_one,
     checked_patches,
+    clear_partial,
     compare,
     copy_overlay,
     export_patches,
     fetch,
+    partial_apply,
     refuse_if_dirty,
     resolve_revision,
+    unexported_commits,
     work_git,
     write_export,
 )
@@ -78,6 +82,14 @@ class RebaseState:
     names: list[str]
     statuses: dict[str, str] = field(default_factory=dict)
     report: str = ""
+    # The patch being tried and the commit before it: a rebase killed in the middle
+    # of `git am` goes back there and tries the patch again.
+    current: str = ""
+    before: str = ""
+    # The files of the conflict it stopped at, checked for markers at --continue.
+    conflicted: list[str] = field(default_factory=list)
+    # Set once every patch is through and the pin and patches/ start to change.
+    finishing: bool = False
 
     def save(self, project: Project) -> None:
         write_json_atomic(project.state_dir / STATE_FILE, self.__dict__, sort_keys=True)
@@ -167,7 +179,18 @@ def start(
     git = work_git(project)
     if (project.work_tree / ".git").is_dir():
         refuse_if_dirty(project, "rebase")
-        if git.rev(BASE_REF) is not None and compare(project, export_patches(project)):
+        stopped = partial_apply(project)
+        if stopped is not None and unexported_commits(project):
+            # The series is applied only in part: its commits cannot be exported.
+            raise DirtyTreeError(
+                f"rebase: the work tree holds commits patches/ lacks on top of part of"
+                f" the series ({stopped}): `apply --discard` drops them first"
+            )
+        if (
+            stopped is None
+            and git.rev(BASE_REF) is not None
+            and compare(project, export_patches(project))
+        ):
             raise DirtyTreeError(
                 "rebase: the work tree's commits differ from patches/: run `export`"
                 " to keep them, or `apply` to drop them, first"
@@ -221,6 +244,8 @@ def _rebase_one(
     data: bytes,
 ) -> None:
     before = git.rev("HEAD")
+    state.current, state.before = name, before or ""
+    state.save(project)
     ok, _ = am_one(git, name, data)
     if ok:
         state.statuses[name] = CLEAN
@@ -231,6 +256,7 @@ def _rebase_one(
             state.statuses[name] = EMPTY if git.rev("HEAD") == before else THREE_WAY
         else:
             state.statuses[name] = CONFLICT
+            state.conflicted = _unmerged(git)
             state.save(project)
             report = _write_report(project, state, finished=False)
             raise RebaseStopped(
@@ -301,7 +327,9 @@ def proceed(
     """
     state = RebaseState.load(project)
     git = work_git(project)
-    stopped = next(n for n in state.names if state.statuses.get(n) == CONFLICT)
+    stopped = next((n for n in state.names if state.statuses.get(n) == CONFLICT), None)
+    if stopped is None:
+        return _resume(project, git, state, action, progress)
     status = SKIPPED if action == "skip" else RESOLVED
     if am_in_progress(git):
         unmerged = _unmerged(git)
@@ -309,6 +337,13 @@ def proceed(
             raise RebaseBlocked(
                 f"rebase --continue: {stopped} is not finished (unresolved:"
                 f" {', '.join(unmerged)}): resolve, `git add`, then try again"
+            )
+        marked = _marked(git, state.conflicted) if action == "continue" else []
+        if marked:
+            raise RebaseBlocked(
+                f"rebase --continue: {stopped} is not finished: conflict markers are"
+                f" left in {', '.join(marked)}: resolve them, `git add`, then try"
+                " again"
             )
         if action == "continue" and git.ok("diff", "--cached", "--quiet", "HEAD"):
             action, status = "skip", EMPTY
@@ -324,6 +359,44 @@ def proceed(
     return _run(project, state, data, progress)
 
 
+def _resume(
+    project: Project,
+    git: Git,
+    state: RebaseState,
+    action: str,
+    progress: bool | None,
+) -> RebaseReport:
+    """Go on with a rebase that was interrupted (a kill, Ctrl-C) rather than stopped
+    at a conflict: the patch it was trying is tried again from where it started."""
+    if action == "skip":
+        raise RebaseBlocked(
+            "rebase --skip: no patch stopped at a conflict (the rebase was"
+            " interrupted): `rebase --continue` goes on where it was, `rebase --abort`"
+            " gives it up"
+        )
+    if am_in_progress(git):
+        git.run("am", "--abort", check=False)
+        if am_in_progress(git):
+            git.run("am", "--quit", check=False)
+    if state.current and state.current not in state.statuses and state.before:
+        git.run("reset", "--quiet", "--hard", state.before)
+    log.info("rebase: resuming an interrupted rebase onto %s", state.onto[:12])
+    data = dict(checked_patches(project))
+    return _run(project, state, data, progress)
+
+
+def _marked(git: Git, paths: list[str]) -> list[str]:
+    """Which of `paths` (all staged files when empty) still hold conflict markers in
+    what is staged: `diff --check` names each leftover marker line."""
+    result = git.run("diff", "--cached", "--check", "HEAD", "--", *paths, check=False)
+    found = []
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
+        match = re.match(r"^(.+):\d+: leftover conflict marker$", line)
+        if match:
+            found.append(match.group(1))
+    return list(dict.fromkeys(found))
+
+
 def abort(project: Project) -> None:
     """Give the rebase up: back to the previous pin and work tree commits."""
     state = RebaseState.load(project)
@@ -334,6 +407,16 @@ def abort(project: Project) -> None:
     git.run("update-ref", BASE_REF, state.previous)
     _remove_overlay_copies(project, git)
     copy_overlay(project, git)
+    if state.finishing:
+        # Interrupted while writing the result: put the pin and patches/ back too.
+        # The work tree's commits are what patches/ held when the rebase started.
+        if project.load_pin().commit != state.previous:
+            tree = git.text("rev-parse", f"{state.previous}^{{tree}}")
+            write_pin(project.pin_file, commit=state.previous, tree=tree)
+        if not partial_apply(project):
+            exported = export_patches(project)
+            if compare(project, exported):
+                write_export(project, exported)
     (project.state_dir / STATE_FILE).unlink()
 
 
@@ -355,13 +438,19 @@ def keep_dropped(project: Project, names: list[str]) -> dict[str, str]:
 
 
 def _finish(project: Project, state: RebaseState) -> RebaseReport:
+    """Write the result: the series re-exported first, the pin moved last, so that
+    an interrupted finish never leaves the new pin over the old patches."""
     git = work_git(project)
+    state.finishing = True
+    state.save(project)
+    _remove_overlay_copies(project, git)
     copy_overlay(project, git)
     tree = git.text("rev-parse", f"{state.onto}^{{tree}}")
     leaving = [n for n in state.names if state.statuses.get(n) in LEAVES_SERIES]
     kept = keep_dropped(project, leaving)
-    write_pin(project.pin_file, commit=state.onto, tree=tree)
     write_export(project, export_patches(project))
+    write_pin(project.pin_file, commit=state.onto, tree=tree)
+    clear_partial(git)
     (project.state_dir / STATE_FILE).unlink()
     _write_report(project, state, finished=True, kept=kept)
     return report_data(state, finished=True, kept=kept)

@@ -20,12 +20,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_bytes_atomic
+from .atomic import write_bytes_atomic, write_json_atomic
 from .bundled import build_bundled_repository
 from .errors import BlockedError, ConfigError, Error, ServiceError
 from .gitcmd import Git, GitError, attributes_file, last_line, nul_list, output_lines
 from .patchfile import (
     add_filename_trailer,
+    line_ending_problem,
     name_problem,
     parse_patch,
     slug_name,
@@ -48,7 +49,11 @@ BASE_REF = "refs/patches/upstream-head"
 PREVIOUS_REF = "refs/patches/previous"
 EXPORTED_REF = "refs/patches/exported"
 BRANCH = "patched"
+# Commits fetched from the upstream by id, on none of its branches or tags.
+FETCHED_PREFIX = "refs/patches/fetched/"
 OVERLAY_RECORD = "fork-overlay.json"
+# Present while the work tree holds only part of the series (an `apply` that stopped).
+PARTIAL_RECORD = "fork-partial-apply.json"
 EXCLUDE_MARK = "# overlay files copied by the fork tooling (rewritten by apply)"
 
 # Flags that make format-patch output independent of git's defaults and user config.
@@ -82,6 +87,8 @@ FORMAT_PATCH_FLAGS = (
     "--binary",
     "--encoding=UTF-8",
 )
+# An object id as a user may give one: 7 to 40 lower-case hex digits.
+HEX_ID = re.compile(r"^[0-9a-f]{7,40}$")
 AM_FLAGS = ("am", "--keep-cr", "--keep-non-patch", "--no-3way", "--whitespace=nowarn")
 # Commits the tooling makes carry the author's date as their committer date.
 AM_DATE = ("--committer-date-is-author-date",)
@@ -144,8 +151,16 @@ def fetch(
     url = project.upstream_url(pin)
     git = ensure_work_repository(project)
     refspecs = ["+refs/heads/*:refs/remotes/upstream/*", "+refs/tags/*:refs/tags/*"]
+    # --prune: a branch or tag deleted upstream goes here too, so that its name
+    # never resolves to what it once was.
     result = git.run(
-        "fetch", "--quiet", "--no-write-fetch-head", url, *refspecs, check=False
+        "fetch",
+        "--quiet",
+        "--prune",
+        "--no-write-fetch-head",
+        url,
+        *refspecs,
+        check=False,
     )
     if result.returncode != 0:
         raise FetchError(f"cannot fetch {pin.url}: {last_line(result)}")
@@ -155,10 +170,14 @@ def fetch(
         git.run("update-ref", "refs/remotes/upstream/HEAD", head[0].decode())
     for wanted in (pin.commit, *revisions):
         if not git.ok("cat-file", "-e", f"{wanted}^{{commit}}"):
-            # Not on a branch or tag: ask for the commit itself (servers that allow it).
-            git.run(
+            # Not on a branch or tag: ask for the commit itself (servers that allow it),
+            # and remember that the upstream has it (`resolve_revision` asks).
+            fetched = git.run(
                 "fetch", "--quiet", "--no-write-fetch-head", url, wanted, check=False
             )
+            commit = git.rev(f"{wanted}^{{commit}}")
+            if fetched.returncode == 0 and commit:
+                git.run("update-ref", f"{FETCHED_PREFIX}{commit}", commit)
     check_pin(git, pin)
     return pin.commit
 
@@ -364,14 +383,29 @@ def checked_patches(project: Project) -> list[tuple[str, bytes]]:
                 f"patch {position}/{len(patches)} {problem}: rename it (and its line"
                 " in patches/series); nothing was done"
             )
+        problem = line_ending_problem(data)
         try:
-            parse_patch(data)
-            add_filename_trailer(data, name)
+            if problem is None:
+                parse_patch(data)
+                add_filename_trailer(data, name)
+                problem = corrupt_problem(project, data)
         except ValueError as error:
+            problem = str(error)
+        if problem:
             raise ConfigError(
-                f"patch {position}/{len(patches)} {name}: {error}; nothing was done"
-            ) from None
+                f"patch {position}/{len(patches)} {name}: {problem}; nothing was done"
+            )
     return patches
+
+
+def corrupt_problem(project: Project, data: bytes) -> str | None:
+    """Why git cannot read the patch's diff (truncated, hunk counts that do not add
+    up), or None. `git apply --numstat` reads the whole diff and applies nothing."""
+    git = Git(project.root, fixed_attributes=False)
+    result = git.run("apply", "--numstat", "-", input=data, check=False)
+    if result.returncode == 0:
+        return None
+    return f"is corrupt (truncated or edited by hand?): git says {last_line(result)}"
 
 
 def unexported_commits(project: Project) -> list[str]:
@@ -388,7 +422,16 @@ def unexported_commits(project: Project) -> list[str]:
         return []
     if git.rev(EXPORTED_REF) == head or am_in_progress(git):
         return []
-    if not compare(project, export_patches(project)):
+    if partial_apply(project) is not None:
+        # A stopped `apply` leaves the first patches of the series: nothing to lose
+        # while the work tree's commits export to exactly those.
+        exported_now = export_patches(project)
+        names = exported_now.names
+        if names == read_series(project)[: len(names)] and not [
+            d for d in compare(project, exported_now) if d.name in names
+        ]:
+            return []
+    elif not compare(project, export_patches(project)):
         return []
     exported = git.rev(EXPORTED_REF)
     since = (
@@ -425,10 +468,16 @@ def apply(
         shown = "; ".join(repr(subject) for subject in unexported[:3]) + (
             " ..." if len(unexported) > 3 else ""
         )
+        stopped = partial_apply(project)
+        keep = (
+            f"`export` cannot keep them while the work tree holds only part of the"
+            f" series ({stopped}): `apply --discard` drops them"
+            if stopped is not None
+            else "run `export` to keep them, or `apply --discard` to drop them"
+        )
         raise DirtyTreeError(
             f"apply: {len(unexported)} commit(s) in {project.work_tree} are not in"
-            f" patches/ ({shown}): run `export` to keep them, or `apply --discard`"
-            f" to drop them (kept at {PREVIOUS_REF}); nothing was done"
+            f" patches/ ({shown}): {keep} (kept at {PREVIOUS_REF}); nothing was done"
         )
     attributes_file(git.git_dir)
     head = git.rev("HEAD")
@@ -436,6 +485,9 @@ def apply(
     if head and base and head != base:
         git.run("update-ref", PREVIOUS_REF, head)
     _remove_overlay_copies(project, git)
+    # Until the last patch is in, the work tree holds part of the series: a kill
+    # leaves this record, and `export` refuses to write the part over the whole.
+    _write_partial(git, "apply was interrupted")
     git.run("checkout", "--quiet", "--force", "-B", BRANCH, pin.commit)
     git.run("update-ref", BASE_REF, pin.commit)
     result = ApplyResult(base=pin.commit)
@@ -446,17 +498,69 @@ def apply(
                 git.run("am", "--abort", check=False)
                 # The patches applied so far came from patches/: nothing to lose.
                 git.run("update-ref", EXPORTED_REF, git.text("rev-parse", "HEAD"))
+                where = f"patch {position}/{len(patches)} {name}"
+                _write_partial(git, f"apply stopped at {where}")
+                before = {1: "no patch is applied", 2: "patch 1 is applied"}.get(
+                    position, f"patches 1-{position - 1} are applied"
+                )
                 raise PatchError(
-                    f"patch {position}/{len(patches)} {name} does not apply to"
-                    f" {pin.commit[:12]}: {_failed_file(lines)};"
-                    " the patches before it are applied"
+                    f"{where} does not apply to {pin.commit[:12]}:"
+                    f" {_failed_file(lines)}; {before}: fix the patch (or"
+                    " `rebase --onto` an upstream it fits) and run `apply` again"
                 )
             result.applied.append(name)
             bar.update()
     git.run("update-ref", EXPORTED_REF, git.text("rev-parse", "HEAD"))
+    clear_partial(git)
     result.overlay = copy_overlay(project, git)
     result.kept = head if discard and head and head != base else None
     return result
+
+
+def _write_partial(git: Git, why: str) -> None:
+    write_json_atomic(git.git_dir / PARTIAL_RECORD, {"why": why})
+
+
+def clear_partial(git: Git) -> None:
+    (git.git_dir / PARTIAL_RECORD).unlink(missing_ok=True)
+
+
+def partial_apply(project: Project) -> str | None:
+    """Why the work tree holds only part of the series, or None when it is whole."""
+    path = project.work_tree / ".git" / PARTIAL_RECORD
+    if not path.is_file():
+        return None
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["why"])
+    except (ValueError, KeyError, TypeError):
+        return "apply was interrupted"
+
+
+def refuse_partial(project: Project, action: str) -> None:
+    """Refuse to export a work tree that holds only the first patches of the series:
+    written over patches/, it would drop the rest."""
+    why = partial_apply(project)
+    if why is not None:
+        raise DirtyTreeError(
+            f"{action}: the work tree holds only part of the series ({why}), and"
+            " exporting it would drop the rest from patches/: fix the patch and run"
+            " `apply` again (`apply --discard` if it names commits of yours);"
+            " nothing was done"
+        )
+
+
+def refuse_other_base(project: Project, action: str) -> None:
+    """Refuse when the work tree's series sits on another commit than the pin."""
+    git = work_git(project)
+    base = git.rev(BASE_REF) if (project.work_tree / ".git").is_dir() else None
+    pin = project.load_pin()
+    if base is not None and base != pin.commit:
+        raise DirtyTreeError(
+            f"{action}: the work tree's series is based on {base[:12]}, but"
+            f" {PIN_FILE} pins {pin.commit[:12]}: run `apply` for the pin (or finish"
+            " the rebase under way: `rebase --continue` or `rebase --abort`);"
+            " nothing was done"
+        )
 
 
 @dataclass(frozen=True)
@@ -625,9 +729,13 @@ class Status:
     license: str
     fingerprint: str
     patches: list[PatchStatus]
-    work_tree: str  # "absent", "not applied", "clean", "dirty"
+    # "absent", "not applied", "clean", "dirty", "partial" (an `apply` stopped part
+    # of the way), "other base" (the series sits on another commit than the pin)
+    work_tree: str
     head: str | None
     commits_after_base: int | None
+    base: str | None = None
+    note: str = ""
 
 
 def status(project: Project) -> Status:
@@ -642,7 +750,7 @@ def status(project: Project) -> Status:
         upstream = info.trailers().get("Upstream-Status", ["(none)"])[-1]
         described.append(PatchStatus(name, info.subject, upstream, info.files))
     git = work_git(project)
-    state, head, count = "absent", None, None
+    state, head, count, base, note = "absent", None, None, None, ""
     if (project.work_tree / ".git").is_dir():
         head = git.rev("HEAD")
         base = git.rev(BASE_REF)
@@ -651,6 +759,18 @@ def status(project: Project) -> Status:
         else:
             count = int(git.text("rev-list", "--count", f"{base}..HEAD"))
             state = "dirty" if dirty_paths(project) or am_in_progress(git) else "clean"
+            partial = partial_apply(project)
+            if (project.state_dir / "rebase.json").is_file():
+                note = "a rebase is under way: `rebase --continue`, --skip or --abort"
+            elif base != pin.commit:
+                state = "other base"
+                note = (
+                    f"the series is based on {base[:12]}, not on the pinned"
+                    f" {pin.commit[:12]}: run `apply`"
+                )
+            elif partial is not None:
+                state = "partial"
+                note = f"{partial}: fix the patch and run `apply` again"
     return Status(
         url=pin.url,
         commit=pin.commit,
@@ -661,23 +781,69 @@ def status(project: Project) -> Status:
         work_tree=state,
         head=head,
         commits_after_base=count,
+        base=base,
+        note=note,
     )
 
 
 def resolve_revision(project: Project, revision: str) -> str:
-    """A commit id for `revision`: an id, a tag, a branch of upstream, or `latest`."""
+    """A commit id for `revision`: a tag, a branch of upstream, `latest`, or the id
+    of a commit in the upstream's history. Names are looked up among the upstream's
+    refs only: `HEAD`, `patched` or `HEAD~2` name commits of the work repository (the
+    patched tree), never of the upstream, and are refused."""
     git = work_git(project)
-    candidates = (
-        [
+    if revision == "latest":
+        for candidate in (
             "refs/remotes/upstream/HEAD",
             "refs/remotes/upstream/main",
             "refs/remotes/upstream/master",
-        ]
-        if revision == "latest"
-        else [revision, f"refs/tags/{revision}", f"refs/remotes/upstream/{revision}"]
-    )
+        ):
+            commit = git.rev(f"{candidate}^{{commit}}")
+            if commit:
+                return commit
+        raise ConfigError("'latest': the fetched upstream has no default branch")
+    # `HEAD` is the work tree's; the upstream's default branch is `latest`.
+    if revision.startswith(("refs/tags/", "refs/remotes/upstream/")):
+        candidates = [revision]
+    elif revision not in ("", "HEAD") and not revision.startswith(("-", "refs/")):
+        candidates = [f"refs/tags/{revision}", f"refs/remotes/upstream/{revision}"]
+    else:
+        candidates = []
     for candidate in candidates:
-        commit = git.rev(f"{candidate}^{{commit}}")
-        if commit:
+        if git.ok("check-ref-format", candidate):
+            commit = git.rev(f"{candidate}^{{commit}}")
+            if commit:
+                return commit
+    if HEX_ID.match(revision):
+        commit = git.rev(f"{revision}^{{commit}}")
+        if commit and _in_upstream(git, commit):
             return commit
+        if commit:
+            raise ConfigError(
+                f"{revision!r} is a commit on no branch or tag of the upstream"
+                " (a commit of the work tree?): give a tag, an upstream branch, the id"
+                " of an upstream commit, or 'latest'"
+            )
+    elif not revision.startswith("-") and git.rev(f"{revision}^{{commit}}"):
+        raise ConfigError(
+            f"{revision!r} names a commit of the work repository, not of the"
+            " upstream: give a tag, an upstream branch, the id of an upstream commit,"
+            " or 'latest'"
+        )
     raise ConfigError(f"{revision!r} names no commit of the fetched upstream")
+
+
+def _in_upstream(git: Git, commit: str) -> bool:
+    """Whether a branch or tag of the upstream holds `commit`, or it was fetched
+    from the upstream by its id."""
+    if git.rev(f"{FETCHED_PREFIX}{commit}") == commit:
+        return True
+    found = git.text(
+        "for-each-ref",
+        "--count=1",
+        "--format=%(refname)",
+        f"--contains={commit}",
+        "refs/remotes/upstream/",
+        "refs/tags/",
+    )
+    return bool(found)
