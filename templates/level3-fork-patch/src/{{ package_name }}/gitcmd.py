@@ -8,6 +8,11 @@ conversion). The work repository's own `.git/info/attributes` holds the same lin
 so an upstream's `.gitattributes` cannot change them either. Only repositories the
 tooling owns get that file: `Git(..., fixed_attributes=False)` leaves a repository's
 `info/attributes` alone (the project's own repository is the user's).
+
+Calls that reach the upstream (`fetch`, `ls-remote`) are the exception: they read the
+user's git config and git's network variables, so that whatever reaches the upstream
+from a shell (a credential helper, `url.<base>.insteadOf`, a proxy, `core.sshCommand`,
+`GIT_SSH_COMMAND`) reaches it here too. Nothing they do shapes a patch.
 """
 
 from __future__ import annotations
@@ -87,15 +92,42 @@ class GitError(Error):
     """A git command failed; the message quotes git's last line of complaint."""
 
 
-def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment less every GIT_* variable, plus isolation settings."""
+# The variables a network call keeps: how to reach and log in to the upstream.
+NETWORK_VARIABLES = (
+    "GIT_CONFIG",  # which config files to read (GIT_CONFIG_GLOBAL, ...)
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_SSH_VARIANT",
+    "GIT_ASKPASS",
+    "GIT_PROXY_COMMAND",
+    "GIT_SSL_",
+    "GIT_HTTP_",
+)
+# A server that accepts the connection and then says nothing would hold a fetch for
+# ever: over HTTP(S), git gives up after this many seconds below 1 byte a second.
+STALLED_AFTER_S = "60"
+
+
+def git_environment(
+    extra: Mapping[str, str] | None = None, *, network: bool = False
+) -> dict[str, str]:
+    """The process environment less every GIT_* variable, plus isolation settings;
+    for a `network` call, with the user's git config and network variables."""
     env = {
-        key: value for key, value in os.environ.items() if not key.startswith("GIT_")
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("GIT_") or (network and key.startswith(NETWORK_VARIABLES))
     }
+    if network:
+        # A calling git's `-c` settings, passed down to hooks: not the user's config.
+        env.pop("GIT_CONFIG_PARAMETERS", None)
+        env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", "1")
+        env.setdefault("GIT_HTTP_LOW_SPEED_TIME", STALLED_AFTER_S)
+    else:
+        env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull})
+        env.pop("XDG_CONFIG_HOME", None)
     env.update(
         {
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_ATTR_NOSYSTEM": "1",
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_EDITOR": "true",
@@ -106,7 +138,6 @@ def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             "TZ": "UTC",
         }
     )
-    env.pop("XDG_CONFIG_HOME", None)
     env.update(extra or {})
     return env
 
@@ -144,6 +175,7 @@ class Git:
         input: bytes | None = None,
         env: Mapping[str, str] | None = None,
         check: bool = True,
+        network: bool = False,
     ) -> subprocess.CompletedProcess[bytes]:
         # The -c settings are the same for every call: --verbose shows the rest.
         log.debug("git %s (in %s)", " ".join(args), self.cwd)
@@ -152,7 +184,7 @@ class Git:
                 self.command(*args),
                 cwd=self.cwd,
                 input=input,
-                env=git_environment(env),
+                env=git_environment(env, network=network),
                 capture_output=True,
                 check=False,
             )
@@ -194,6 +226,18 @@ def last_line(result: subprocess.CompletedProcess[bytes]) -> str:
         if line.startswith(("fatal:", "error:")):
             return line
     return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+def complaints(result: subprocess.CompletedProcess[bytes]) -> str:
+    """Every `fatal:`/`error:` line git printed, in order, joined: for a failed fetch
+    the first one says why (not a repository, dubious ownership) and the last only
+    that the remote could not be read."""
+    lines = [
+        line.strip()
+        for line in result.stderr.decode("utf-8", "replace").splitlines()
+        if line.strip().startswith(("fatal:", "error:"))
+    ]
+    return "; ".join(dict.fromkeys(lines)) if lines else last_line(result)
 
 
 def output_lines(result: subprocess.CompletedProcess[bytes]) -> Sequence[str]:

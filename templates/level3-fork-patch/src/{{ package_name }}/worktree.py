@@ -23,7 +23,15 @@ from pathlib import Path
 from .atomic import write_bytes_atomic, write_json_atomic
 from .bundled import build_bundled_repository
 from .errors import BlockedError, ConfigError, Error, ServiceError
-from .gitcmd import Git, GitError, attributes_file, last_line, nul_list, output_lines
+from .gitcmd import (
+    Git,
+    GitError,
+    attributes_file,
+    complaints,
+    last_line,
+    nul_list,
+    output_lines,
+)
 from .patchfile import (
     add_filename_trailer,
     line_ending_problem,
@@ -161,11 +169,12 @@ def fetch(
         url,
         *refspecs,
         check=False,
+        network=True,
     )
     if result.returncode != 0:
-        raise FetchError(f"cannot fetch {pin.url}: {last_line(result)}")
+        raise FetchError(f"cannot fetch {pin.url}: {complaints(result)}")
     # Remember the upstream's default branch (`latest`), whatever its name.
-    head = git.run("ls-remote", url, "HEAD", check=False).stdout.split()
+    head = git.run("ls-remote", url, "HEAD", check=False, network=True).stdout.split()
     if head and git.ok("cat-file", "-e", head[0].decode() + "^{commit}"):
         git.run("update-ref", "refs/remotes/upstream/HEAD", head[0].decode())
     for wanted in (pin.commit, *revisions):
@@ -173,7 +182,13 @@ def fetch(
             # Not on a branch or tag: ask for the commit itself (servers that allow it),
             # and remember that the upstream has it (`resolve_revision` asks).
             fetched = git.run(
-                "fetch", "--quiet", "--no-write-fetch-head", url, wanted, check=False
+                "fetch",
+                "--quiet",
+                "--no-write-fetch-head",
+                url,
+                wanted,
+                check=False,
+                network=True,
             )
             commit = git.rev(f"{wanted}^{{commit}}")
             if fetched.returncode == 0 and commit:
