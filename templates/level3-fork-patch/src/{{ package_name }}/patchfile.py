@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 
 # The trailer `apply` adds to each commit message so that `export` writes every commit
 # back to the file it came from; it never reaches a patch file.
@@ -178,7 +181,18 @@ def parse_patch(data: bytes) -> PatchInfo:
             files.append(path)
     if not files:
         raise ValueError("changes no file")
-    return PatchInfo(" ".join(subject_lines), message, files)
+    return PatchInfo(_decoded(" ".join(subject_lines)), message, files)
+
+
+def _decoded(subject: str) -> str:
+    """The subject as its author wrote it: format-patch writes a non-ASCII subject
+    as RFC 2047 encoded words (`=?UTF-8?q?Caf=C3=A9?=`)."""
+    if "=?" not in subject:
+        return subject
+    try:
+        return str(make_header(decode_header(subject)))
+    except (HeaderParseError, LookupError, UnicodeError):
+        return subject
 
 
 def line_ending_problem(data: bytes) -> str | None:
@@ -263,8 +277,10 @@ def take_filename_trailer(data: bytes) -> tuple[bytes, str | None]:
 
 
 def slug_name(subject: str, taken: set[str]) -> str:
-    """A patch file name from a subject: lower-case words joined by '-', no number."""
-    words = re.sub(r"[^a-z0-9]+", "-", subject.lower()).strip("-").split("-")
+    """A patch file name from a subject: lower-case words joined by '-', no number.
+    Accented letters lose their accents (`café` -> `cafe`); other non-ASCII goes."""
+    plain = unicodedata.normalize("NFKD", subject).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-").split("-")
     slug = ""
     for word in words:
         # Whole words only; a first word longer than the limit is cut.
