@@ -74,9 +74,16 @@ _drawing: list[threading.Thread] = []
 
 def draw_later(what: str, draw: Callable[..., object], *args: Any) -> None:
     """Run `draw(*args)` on a thread of its own and return at once. Not a daemon:
-    the interpreter waits for it on exit; `wait_for_pictures` waits sooner."""
+    the interpreter waits for it on exit; `wait_for_pictures` waits sooner.
+
+    Each picture starts once the one before it is done: two first imports of
+    matplotlib on two threads at once deadlock on its module locks, and Python
+    breaks the deadlock by failing one import, so a picture went missing."""
+    before = _drawing[-1] if _drawing else None
 
     def work() -> None:
+        if before is not None:
+            before.join()
         try:
             draw(*args)
         except Exception as error:  # a picture is a convenience: the run stands

@@ -144,13 +144,33 @@ def find_checkpoint(
 
 
 def run_dir_of(checkpoint_path: Path) -> Path:
-    """The run folder of a checkpoint (checkpoints live in <run>/checkpoints/)."""
-    return checkpoint_path.resolve().parent.parent
+    """The run folder of a checkpoint (checkpoints live in <run>/checkpoints/). A
+    checkpoint kept anywhere else has none: two folders up from it may be any folder
+    (your home, for ~/Downloads/last.pt), and a resumed run would write there."""
+    path = checkpoint_path.resolve()
+    run_dir = path.parent.parent
+    if path.parent.name != "checkpoints" or not (run_dir / "config.yaml").is_file():
+        raise CheckpointError(
+            f"{checkpoint_path} is not in the checkpoints/ folder of a run"
+            " (<run>/checkpoints/last.pt): a run resumes in its own folder; to train"
+            f" from these weights, start a run with init_from={checkpoint_path}"
+        )
+    return run_dir
+
+
+def export_dir_of(checkpoint_path: Path) -> Path:
+    """Where `export` writes by default: <run>/export/, or export/ beside a
+    checkpoint kept outside a run folder."""
+    try:
+        return run_dir_of(checkpoint_path) / "export"
+    except CheckpointError:
+        return checkpoint_path.resolve().parent / "export"
 
 
 def plan_resume(path: Path, overrides: list[str]) -> tuple[Config, str]:
     """The configuration a resumed run continues with, and a line saying what it will
     do; refuses what cannot continue the same run (a finished run, a new schedule)."""
+    run_dir = run_dir_of(path)
     state = load_checkpoint(path)
     where = f"checkpoint {path}"
     saved = config_from_checkpoint(state["config"], where)
@@ -161,7 +181,6 @@ def plan_resume(path: Path, overrides: list[str]) -> tuple[Config, str]:
         where=where,
         overridden=flat_keys(changes),
     )
-    run_dir = run_dir_of(path)
     fine_tune = (
         f"to train longer, fine-tune from its weights with a schedule of its own: "
         f"train init_from={run_dir / 'checkpoints' / 'best.pt'} train.epochs=N"

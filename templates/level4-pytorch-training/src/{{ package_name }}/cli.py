@@ -19,7 +19,7 @@ import yaml
 
 from .atomic import check_file_target, write_bytes_atomic, write_json_atomic
 from .background import wait_for_pictures
-from .checkpoint import find_checkpoint, plan_resume
+from .checkpoint import export_dir_of, find_checkpoint, plan_resume
 from .commandline import (
     PROG,
     output_options,
@@ -267,7 +267,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "auto": ["torch", "onnx"] if onnx_available() else ["torch"],
         "all": ["torch", "onnx"],
     }.get(args.format, [args.format])
-    out_dir = args.output_dir or saved.path.parent.parent / "export"
+    out_dir = args.output_dir or export_dir_of(saved.path)
     for exported in export_model(saved.model, saved.input_shape, out_dir, formats):
         checked = (
             f"outputs match (max difference {exported.max_difference:.1e})"

@@ -21,6 +21,11 @@ from .runtime import MAX_SEED
 log = logging.getLogger(__name__)
 
 Count = Annotated[int, Field(ge=1)]
+# A number of examples at once. torch takes sizes as 64-bit integers and overflows in
+# a traceback past them; no batch this project could hold comes near 2**31.
+BatchSize = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# torch.set_num_threads crashes the process (no error) for tens of thousands.
+MAX_THREADS = 1024
 # 0 means something of its own for these (off, all, torch's default): see the field.
 CountOrZero = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
@@ -57,8 +62,8 @@ class DataConfig(Settings):
     dataset: str = "digits"
     val_fraction: Fraction = 0.1
     test_fraction: Fraction = 0.2
-    batch_size: Count = 64
-    eval_batch_size: Count = 512
+    batch_size: BatchSize = 64
+    eval_batch_size: BatchSize = 512
     # examples the shapes dataset generates
     shapes_count: Annotated[int, Field(ge=20)] = 1500
     # The digits live in memory: worker processes would only add start-up time. Raise
@@ -125,7 +130,7 @@ class Config(Settings):
     deterministic: bool = False  # strict deterministic algorithms (slower on GPU)
     # CPU threads for torch. The bundled models are small: a second thread gains a
     # little on idle cores and costs a lot on busy ones. 0: torch's default (per core).
-    threads: CountOrZero = 1
+    threads: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 1
     run_root: Folder = "runs"
     # it becomes part of the run folder's name
     run_name: RunName = "run"

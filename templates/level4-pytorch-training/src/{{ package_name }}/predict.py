@@ -26,8 +26,15 @@ def read_inputs(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
             array = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file") from None
+        except EOFError:
+            raise ConfigError(f"{path}: not a NumPy array file (it is empty)") from None
         except (OSError, ValueError) as error:
             raise ConfigError(f"{path}: not a NumPy array file ({error})") from None
+        # Booleans, integers and reals only: text cannot be a pixel, and a complex
+        # array would lose its imaginary part without a word.
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            kind = array.dtype if isinstance(array, np.ndarray) else type(array)
+            raise ConfigError(f"{path}: holds {kind} values, expected numbers")
         return _as_batch(
             torch.as_tensor(np.asarray(array, dtype=np.float32)), path, input_shape
         )
@@ -51,6 +58,8 @@ def _as_batch(
             f"{path}: an array of shape {list(shape)} does not fit the model's input "
             f"{list(input_shape)} (give one example or a batch of them)"
         )
+    if len(tensor) == 0:
+        raise ConfigError(f"{path}: holds no example (a batch of 0)")
     if not bool(torch.isfinite(tensor).all()):
         raise ConfigError(f"{path}: holds NaN or infinite values")
     return tensor
