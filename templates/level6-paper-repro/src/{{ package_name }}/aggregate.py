@@ -1,9 +1,10 @@
 """From run folders to results/summary.csv, results/tests.csv and the compute report.
 
-A run counts when it finished (env.json says ok, metrics.json exists) with the grid's
-config, the code and the data as they are now (provenance.py); a failed, unfinished or
-stale run counts against n_ok out of n_total. tests.csv compares every two methods of a
-config, seed by seed (stats.paired_test), the p-values Holm-adjusted over the table.
+A run counts when it finished (env.json says ok, metrics.json exists and both can be
+read) with the grid's config, the code and the data as they are now (provenance.py); a
+failed, unfinished, damaged or stale run counts against n_ok out of n_total. tests.csv
+compares every two methods of a config, seed by seed (stats.paired_test), the p-values
+Holm-adjusted over the table.
 Numbers are written to 6 significant digits: far finer than any interval, and coarse
 enough that the last-digit noise of another CPU does not change the committed files.
 """
@@ -25,7 +26,7 @@ from .data import MANIFEST
 from .errors import ConfigError
 from .grid import Grid, Run
 from .metrics import METRICS
-from .provenance import states
+from .provenance import RunState, states
 from .records import METRICS_FILE, read_env
 from .stats import holm, paired_test, summarize
 
@@ -85,20 +86,31 @@ def read_metrics(run: Run) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def good_runs(
+def sort_runs(
     grid: Grid, root: Path, manifest: Path = MANIFEST
-) -> tuple[list[tuple[Run, dict[str, Any]]], list[str]]:
-    """(run, metrics) of every current finished run; and one line per stale run."""
-    good, stale = [], []
+) -> tuple[list[tuple[Run, dict[str, Any]]], list[RunState]]:
+    """(run, metrics) of every current finished run; and the state of every run that
+    finished once but must run again: stale, or damaged (a record that cannot be
+    read)."""
+    good, rerun = [], []
     for state in states(grid.runs(root), manifest):
-        if state.state == "stale":
-            stale.append(f"{state.run.label} ({', '.join(state.reasons)})")
+        if state.state in ("stale", "damaged"):
+            rerun.append(state)
         if not state.reusable:
             continue
         metrics = read_metrics(state.run)
         if metrics is not None:
             good.append((state.run, metrics))
-    return good, stale
+    return good, rerun
+
+
+def good_runs(
+    grid: Grid, root: Path, manifest: Path = MANIFEST
+) -> tuple[list[tuple[Run, dict[str, Any]]], list[str]]:
+    """(run, metrics) of every current finished run; and one line per stale or
+    damaged run, with the reason."""
+    good, rerun = sort_runs(grid, root, manifest)
+    return good, [f"{s.run.label} ({', '.join(s.reasons)})" for s in rerun]
 
 
 def summarize_grid(

@@ -28,6 +28,7 @@ from .errors import ConfigError
 from .grid import (
     DEFAULT_GRID,
     EXECUTORS,
+    MAX_JOBS,
     RUNS_ROOT,
     parse_list,
     parse_seeds,
@@ -37,7 +38,10 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def paths(args: argparse.Namespace) -> Paths:
-    return Paths(args.grid, args.runs, args.manifest, args.summary, args.expected)
+    """The file options, each refused now if it cannot be what it names."""
+    found = Paths(args.grid, args.runs, args.manifest, args.summary, args.expected)
+    found.check()
+    return found
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -309,7 +313,7 @@ def _path_options() -> argparse.ArgumentParser:
 
 
 def _executor_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--jobs", type=positive_int, help="parallel runs (pool executor)")
+    sub.add_argument("--jobs", type=_jobs, help="parallel runs (pool executor)")
     sub.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -360,6 +364,14 @@ def _listed(
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return convert
+
+
+def _jobs(text: str) -> int:
+    """The pool's processes, bounded as the grid file's executor.jobs is."""
+    value = positive_int(text)
+    if value > MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be {MAX_JOBS} or less, got {value}")
+    return value
 
 
 def _tolerance(text: str) -> tuple[str, float]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import aggregate, data, expected, paper, provenance, tables
+from . import aggregate, configfile, data, expected, paper, provenance, tables
 from .commandline import PROG
 from .errors import BlockedError, ConfigError, Error
 from .grid import DEFAULT_GRID, RUNS_ROOT, load_grid
@@ -82,6 +82,36 @@ class Paths:
     def tests(self) -> Path:
         """The paired tests, written beside the summary."""
         return self.summary.with_name("tests.csv")
+
+    def check(self) -> None:
+        """Refuse, before anything runs, a path that cannot be what its option names:
+        a file given as the runs folder, a folder given as a file, or a path under a
+        file. A missing file is each command's to name (some write it)."""
+        files = {
+            "--grid": (self.grid, "grid file"),
+            "--manifest": (self.manifest, "checksum file"),
+            "--summary": (self.summary, "CSV file"),
+            "--expected": (self.expected, "file of expected results"),
+        }
+        for option, (path, kind) in files.items():
+            if path.exists() and (why := configfile.not_a_file(path, kind)):
+                raise ConfigError(f"{option} {path}: {why}")
+            _no_file_above(option, path)
+        if self.runs.exists() and not self.runs.is_dir():
+            raise ConfigError(
+                f"--runs {self.runs}: is a file, not a folder (the run folders go "
+                "in it)"
+            )
+        _no_file_above("--runs", self.runs)
+
+
+def _no_file_above(option: str, path: Path) -> None:
+    """A path under a file names nothing that can be read or written."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} {path}: {parent} is a file, not a folder")
+            return
 
 
 def run_grid(
@@ -150,8 +180,8 @@ def aggregate_runs(paths: Paths, *, ci: str = "t", bootstrap_seed: int = 0) -> N
     log.info(f"wrote {path} ({len(rows)} rows) and {tests_path}")
     if stale:
         log.warning(
-            f"left out {len(stale)} stale runs (`{PROG} grid --resume` reruns them): "
-            + "; ".join(stale)
+            f"left out {len(stale)} stale or damaged runs (`{PROG} grid --resume` "
+            "reruns them): " + "; ".join(stale)
         )
     incomplete = sorted(
         {
@@ -210,29 +240,39 @@ def check_results(paths: Paths) -> None:
     MismatchError if any differs."""
     wanted = expected.load_expected(paths.expected)
     grid = load_grid(paths.grid)
-    good, _ = aggregate.good_runs(grid, paths.runs, paths.manifest)
+    good, rerun = aggregate.sort_runs(grid, paths.runs, paths.manifest)
     lines = expected.compare(
-        aggregate.read_summary(paths.summary), wanted, [run for run, _ in good]
+        aggregate.read_summary(paths.summary),
+        wanted,
+        [run for run, _ in good],
+        left_out={state.run.label: state.state for state in rerun},
     )
     print(expected.difference_table(lines))
     bad = [line for line in lines if not line.ok]
     if bad:
+        hint = (
+            f"{len(rerun)} runs are stale or damaged ({rerun[0].run.label}: "
+            f"{', '.join(rerun[0].reasons)}): `{PROG} reproduce` reruns them"
+            if rerun
+            else f"if the change is intended, `{PROG} update-expected` records it "
+            "(commit it with a reason)"
+        )
         raise expected.MismatchError(
             f"check-results: {len(bad)} of {len(lines)} cells and runs differ from "
-            f"{paths.expected}; if the change is intended, `{PROG} update-expected` "
-            "records it (commit it with a reason)"
+            f"{paths.expected}; {hint}"
         )
     log.info(f"check-results: all {len(lines)} cells and runs match {paths.expected}")
 
 
 def update_expected(paths: Paths, tolerance: dict[str, float] | None = None) -> None:
     """Record the summary and every current run as the expected results."""
+    expected.check_tolerance_names(tolerance or {})
     rows = aggregate.read_summary(paths.summary)
     grid = load_grid(paths.grid)
     good, stale = aggregate.good_runs(grid, paths.runs, paths.manifest)
     if stale:
         raise BlockedError(
-            f"{len(stale)} runs are stale ({stale[0]}, ...): "
+            f"{len(stale)} runs are stale or damaged ({stale[0]}, ...): "
             f"`{PROG} reproduce` first, then update-expected"
         )
     path = expected.update_expected(
@@ -246,7 +286,8 @@ def build_paper(*, strict: bool, overfull_limit: float) -> None:
 
 
 def print_status(paths: Paths) -> None:
-    """A line per run of the grid: ok, stale (and why), failed, unfinished, missing."""
+    """A line per run of the grid: ok, stale (and why), failed, damaged (which file),
+    unfinished, missing."""
     grid = load_grid(paths.grid)
     found = provenance.states(grid.runs(paths.runs), paths.manifest)
     for state in found:
@@ -254,12 +295,18 @@ def print_status(paths: Paths) -> None:
         print(f"{state.run.label}  {state.state}{why}")
     counts = {
         name: sum(s.state == name for s in found)
-        for name in ("ok", "stale", "failed", "unfinished", "missing")
+        for name in ("ok", "stale", "failed", "damaged", "unfinished", "missing")
     }
     log.info(
         f"grid {grid.name}: {len(found)} runs: "
         + ", ".join(f"{count} {name}" for name, count in counts.items() if count)
     )
+    if counts["stale"] + counts["failed"] + counts["damaged"] + counts["unfinished"]:
+        log.info(
+            f"`{PROG} grid --resume` (or `{PROG} reproduce`) runs the stale, failed, "
+            "damaged and unfinished ones again, moving each old folder to "
+            f"{paths.runs / grid.name / provenance.ARCHIVE}/ first"
+        )
 
 
 def check_paper() -> None:

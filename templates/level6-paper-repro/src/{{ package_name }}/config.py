@@ -22,6 +22,12 @@ from .configfile import Settings, merge, validate
 MAX_SEED = 2**32 - 1
 # Far above any machine's cores; torch crashed (a segfault, no message) on 10**8.
 MAX_THREADS = 1024
+# The largest size (samples in a batch, units of a layer, epochs) a setting may give:
+# the largest 32-bit index torch takes everywhere, far past anything a run can hold.
+# Python's islice refused a batch of 10**23 with a ValueError in every run.
+MAX_SIZE = 2**31 - 1
+# Confidence bins of the ECE: one Python step each, in every epoch's evaluation.
+MAX_BINS = 10_000
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:[0-9]+)?)$")
 
 
@@ -40,19 +46,19 @@ class DataConfig(RunSettings):
 
 
 class ModelConfig(RunSettings):
-    hidden: int = Field(default=32, ge=1)
+    hidden: int = Field(default=32, ge=1, le=MAX_SIZE)
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
 class TrainConfig(RunSettings):
-    epochs: int = Field(default=8, ge=1)
-    batch_size: int = Field(default=64, ge=1)
+    epochs: int = Field(default=8, ge=1, le=MAX_SIZE)
+    batch_size: int = Field(default=64, ge=1, le=MAX_SIZE)
     lr: float = Field(default=1e-2, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     # 0 is plain cross-entropy.
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     # Equal-width bins of the expected calibration error, as Guo et al.
-    ece_bins: int = Field(default=15, ge=1)
+    ece_bins: int = Field(default=15, ge=1, le=MAX_BINS)
 
 
 class Config(RunSettings):

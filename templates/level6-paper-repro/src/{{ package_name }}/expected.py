@@ -19,6 +19,7 @@ rounding); one seed's number moved by more is a mismatch, whatever the mean does
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -184,13 +185,16 @@ def compare_run(
     want: dict[str, Any] | None,
     got: dict[str, Any] | None,
     tolerances: dict[str, float],
+    missing: str = "absent",
 ) -> Difference:
-    """One run's metrics.json against the recorded one: same bytes, or within reach."""
+    """One run's metrics.json against the recorded one: same bytes, or within reach.
+    `missing` is what the table says where the run has no result (absent, stale,
+    damaged)."""
     if want is None or got is None:
         return Difference(
             label,
             "absent" if want is None else want["metrics_sha256"][:12],
-            "absent" if got is None else got["metrics_sha256"][:12],
+            missing if got is None else got["metrics_sha256"][:12],
             "",
             "",
             False,
@@ -222,10 +226,15 @@ def compare_run(
 
 
 def compare(
-    rows: list[Row], expected: dict[str, Any], runs: list[Run] | None = None
+    rows: list[Row],
+    expected: dict[str, Any],
+    runs: list[Run] | None = None,
+    left_out: dict[str, str] | None = None,
 ) -> list[Difference]:
     """One line per cell of either side (mean and n_ok within the tolerance?), then
-    one per run of either side (metrics.json the same, or within the tolerance?)."""
+    one per run of either side (metrics.json the same, or within the tolerance?).
+    `left_out` names the state of runs not in `runs` that the table shows by it
+    (stale, damaged) instead of "absent"."""
     current = {cell_key(row): row for row in rows}
     tolerances: dict[str, float] = {
         k: float(v) for k, v in expected["tolerance"].items()
@@ -270,7 +279,11 @@ def compare(
         for label in sorted(set(got) | set(expected["runs"])):
             lines.append(
                 compare_run(
-                    label, expected["runs"].get(label), got.get(label), tolerances
+                    label,
+                    expected["runs"].get(label),
+                    got.get(label),
+                    tolerances,
+                    (left_out or {}).get(label, "absent"),
                 )
             )
     return lines
@@ -295,6 +308,19 @@ def difference_table(lines: list[Difference]) -> str:
     )
 
 
+def check_tolerance_names(tolerance: dict[str, float]) -> None:
+    """A tolerance given by hand names a metric of metrics.py: one for another name
+    was written to the file and never applied."""
+    for name in tolerance:
+        if name not in METRICS:
+            close = difflib.get_close_matches(name, list(METRICS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"--tolerance {name}: not a metric of metrics.py{hint}; expected one "
+                f"of {', '.join(METRICS)}"
+            )
+
+
 def update_expected(
     rows: list[Row],
     runs: list[Run],
@@ -302,6 +328,7 @@ def update_expected(
     tolerance: dict[str, float] | None = None,
 ) -> Path:
     """Record the current results; tolerances derived from their spread unless given."""
+    check_tolerance_names(tolerance or {})
     chosen = derived_tolerance(rows)
     chosen.update(tolerance or {})
     cells = {cell_key(row): {"mean": row.mean, "n_ok": row.n_ok} for row in rows}

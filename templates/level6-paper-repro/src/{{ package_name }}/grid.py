@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
-from .config import MAX_SEED, Config, config_hash, resolve
+from .config import MAX_SEED, MAX_SIZE, Config, config_hash, resolve
 from .configfile import (
     Settings,
     display_path,
@@ -46,10 +46,16 @@ def _one_config() -> dict[str, dict[str, Any]]:
     return {"default": {}}
 
 
+# Processes of the pool executor: far above any machine's cores. Python's process
+# pool failed on 10**23 with an OverflowError traceback.
+MAX_JOBS = 1024
+
+
 class ExecutorSettings(Settings):
     name: ExecutorName = "pool"
-    jobs: int = Field(default=1, ge=1)  # processes of the pool executor
-    parallelism: int | None = Field(default=None, ge=1)  # submitit: runs at once
+    jobs: int = Field(default=1, ge=1, le=MAX_JOBS)  # processes of the pool executor
+    # submitit: runs at once
+    parallelism: int | None = Field(default=None, ge=1, le=MAX_SIZE)
     slurm: dict[str, Any] = Field(default_factory=dict)  # submitit's parameters
 
     @field_validator("slurm", mode="before")
@@ -226,7 +232,7 @@ def parse_list(text: str) -> list[str]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """`0,1,2` or `0-4` -> a list of seeds (an argparse type)."""
+    """`0,1,2` or `0-4` -> a list of different seeds (an argparse type)."""
     seeds: list[int] = []
     items = [item.strip() for item in text.split(",") if item.strip()]
     if not items:
@@ -246,6 +252,12 @@ def parse_seeds(text: str) -> list[int]:
                 f"{MAX_SEED_RANGE} seeds, such as 0-4"
             )
         seeds.extend(range(first, last + 1))
+    # As in the grid file's seeds list: each seed once (`0,0` or `0-4,2`).
+    seen: set[int] = set()
+    for seed in seeds:
+        if seed in seen:
+            raise ConfigError(f"seeds {text!r}: must all differ, got {seed} twice")
+        seen.add(seed)
     return seeds
 
 

@@ -9,7 +9,9 @@ A run is reused only when three things are as they were when it ran:
 
 Anything else is stale: `grid --resume` and `reproduce` run it again after moving the
 old folder to runs/<grid>/.previous/ (never deleting it), `aggregate` leaves it out of
-the summary, and `status` lists it with the reason. No torch here: a `reproduce` with
+the summary, and `status` lists it with the reason. A damaged run, whose env.json or
+metrics.json cannot be read (cut short by a kill or a full disk, edited by hand), is
+treated the same way. No torch here: a `reproduce` with
 nothing to do decides that in a fraction of a second.
 """
 
@@ -26,7 +28,7 @@ from typing import Any
 from . import data
 from .errors import ConfigError
 from .grid import Run
-from .records import METRICS_FILE, read_env
+from .records import ENV_FILE, METRICS_FILE, read_env, read_record
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCK_FILES = ("uv.lock", "pylock.toml", "requirements.lock")
@@ -93,8 +95,8 @@ def _sha256(content: bytes) -> str:
 @dataclass(frozen=True)
 class RunState:
     run: Run
-    state: str  # ok, stale, failed, unfinished or missing
-    reasons: tuple[str, ...]  # why it is stale, failed or unfinished
+    state: str  # ok, stale, failed, damaged, unfinished or missing
+    reasons: tuple[str, ...]  # why it is stale, failed, damaged or unfinished
 
     @property
     def reusable(self) -> bool:
@@ -102,15 +104,24 @@ class RunState:
 
 
 def run_state(run: Run, code: str, datasets: dict[str, str]) -> RunState:
-    """Whether the run's folder holds a finished run of this config, code and data."""
-    env = read_env(run.run_dir)
+    """Whether the run's folder holds a finished run of this config, code and data.
+    An env.json or metrics.json that cannot be read makes the run damaged: rerun
+    like an unfinished one, never reused or aggregated."""
+    env, problem = read_record(run.run_dir / ENV_FILE)
+    if problem is not None:
+        return RunState(run, "damaged", (problem,))
     if env is None:
         state = "missing" if not run.run_dir.exists() else "unfinished"
         return RunState(run, state, () if state == "missing" else ("no env.json",))
     status = env.get("status")
     if status == "failed":
         return RunState(run, "failed", (str(env.get("error") or "failed"),))
-    if status != "ok" or not (run.run_dir / METRICS_FILE).is_file():
+    metrics, problem = (
+        read_record(run.run_dir / METRICS_FILE) if status == "ok" else (None, None)
+    )
+    if problem is not None:
+        return RunState(run, "damaged", (problem,))
+    if metrics is None:
         return RunState(run, "unfinished", (f"status {status}, no metrics",))
     reasons = []
     if env.get("config_hash") != run.config_hash:
@@ -128,14 +139,16 @@ def states(runs: Sequence[Run], manifest: Path = data.MANIFEST) -> list[RunState
     return [run_state(run, code, datasets) for run in runs]
 
 
-def archive(run: Run) -> Path | None:
-    """Move a run's folder to runs/<grid>/.previous/..., never deleting it."""
+def archive(run: Run, state: str | None = None) -> Path | None:
+    """Move a run's folder to runs/<grid>/.previous/..., never deleting it. The
+    folder's name ends in the run's status, or `damaged` for a damaged run."""
     if not run.run_dir.exists():
         return None
     env = read_env(run.run_dir) or {}
+    status = "damaged" if state == "damaged" else env.get("status", "unknown")
     tag = (
         f"{str(env.get('config_hash', 'unknown'))[:12]}-"
-        f"{str(env.get('code_sha256', 'unknown'))[:12]}-{env.get('status', 'unknown')}"
+        f"{str(env.get('code_sha256', 'unknown'))[:12]}-{status}"
     )
     grid_dir = run.run_dir.parents[2]
     target = grid_dir / ARCHIVE / run.method / run.config_name / run.run_dir.name / tag

@@ -13,8 +13,9 @@ Each run writes, under runs/<grid>/<method>/<config>/seed=<k>/:
                            the start-up of its process
 
 A run that raises is recorded as failed and the sweep goes on. `resume` runs only what
-is missing, failed or stale (provenance.py: config, code or data changed); the old
-folder is moved to runs/<grid>/.previous/ first, never deleted.
+is missing, failed, unfinished, damaged (an env.json or metrics.json that cannot be
+read) or stale (provenance.py: config, code or data changed); the old folder is moved
+to runs/<grid>/.previous/ first, never deleted.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def plan(
         raise ConfigError(
             f"{grid_dir} already holds {len(existing)} of these runs "
             f"({len(reused)} finished and current): "
-            "pass --resume to run only the missing, failed or stale ones "
+            "pass --resume to run only the missing, failed, damaged or stale ones "
             "(finished runs are kept, stale ones moved to .previous/)"
         )
     return pending, reused
@@ -213,7 +214,7 @@ def run_grid(
             "reused"
         )
     for state in pending:
-        moved = archive(state.run)
+        moved = archive(state.run, state.state)
         if moved is not None:
             why = ", ".join(state.reasons) or state.state
             log.info(f"{state.run.label}: {state.state} ({why}); moved to {moved}")
