@@ -4,6 +4,10 @@ One small JSON file per response, named by a hash of provider, base URL, model,
 messages, parameters, tools and repeat index. Only successful responses are stored: an
 error is retried on the next run. Nothing secret goes in: the key is built from the
 request body, never from headers, and answers are redacted before they get here.
+
+A run that writes holds the folder's lock shared while it runs (`open` to `close`);
+one that finds no other run there first clears the temporary files that a killed run's
+writes left. Two runs at once never clear each other's.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import shutil
 from pathlib import Path
 
 from . import jsonvalue
-from .atomic import write_text_atomic
+from .atomic import remove_stale_temporaries, write_text_atomic
 from .config import ProviderProfile
+from .locking import SharedLock
 from .providers.base import ChatRequest, Completion, request_fingerprint
+
+LOCK = ".cache.lock"
 
 
 class ResponseCache:
@@ -26,6 +33,25 @@ class ResponseCache:
         self.directory = directory
         self.read = read
         self.write = write
+        self._lock: SharedLock | None = None
+
+    def open(self) -> None:
+        """Before a run's first write: hold the cache's lock for the run and, when no
+        other run holds it, clear what killed writes left. Nothing to do unless the
+        cache is written."""
+        if not self.write or self._lock is not None:
+            return
+        self._lock = SharedLock(self.directory / LOCK)
+        if self._lock.open():
+            for folder in self.directory.iterdir():
+                if folder.is_dir():
+                    remove_stale_temporaries(folder)
+            self._lock.share()
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @staticmethod
     def key(profile: ProviderProfile, request: ChatRequest) -> str:

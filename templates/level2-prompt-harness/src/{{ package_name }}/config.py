@@ -47,6 +47,25 @@ def expand_env(text: str) -> str:
     return _ENV_REFERENCE.sub(value, text)
 
 
+def recordings_file_name(provider: str) -> str:
+    """The file in recordings/ that holds a profile's recordings. A promptfoo id such
+    as openai:gpt-4o-mini names a profile; ':' and '/' do not belong in a file name
+    on every system."""
+    return re.sub(r"[^\w.-]", "_", provider) + ".json"
+
+
+def recordings_collision(names: list[str]) -> tuple[str, str, str] | None:
+    """Two of these profile names whose recordings would share one file (`a/b` and
+    `a_b`; `A` and `a` on a system that ignores case), and that file; None if none."""
+    seen: dict[str, str] = {}
+    for name in names:
+        file = recordings_file_name(name)
+        other = seen.setdefault(file.casefold(), name)
+        if other != name:
+            return other, name, file
+    return None
+
+
 def env_names(text: str) -> list[str]:
     return [match.group(1) for match in _ENV_REFERENCE.finditer(text)]
 
@@ -241,6 +260,17 @@ class HarnessSettings(Settings):
                     f" got {raw['type']!r}"
                 )
         return values
+
+    @model_validator(mode="after")
+    def _recordings_files_differ(self) -> HarnessSettings:
+        collision = recordings_collision(list(self.providers))
+        if collision is not None:
+            first, second, file = collision
+            raise ValueError(
+                f"providers.{second}: its recordings would share {file} with"
+                f" '{first}'; rename one of them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _chosen_profiles_exist(self) -> HarnessSettings:

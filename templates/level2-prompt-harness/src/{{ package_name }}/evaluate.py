@@ -15,14 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import make_folder
+from .atomic import make_folder, remove_stale_temporaries
 from .config import Config
 from .configfile import display_path
 from .history import (
+    RUNS,
     new_run_dir,
     previous_run,
     resolve_results,
 )
+from .locking import locked
 from .progress import ProgressBar
 from .reports import load_results, write_reports
 from .results import PASSED, CaseResult, cell_key
@@ -61,6 +63,19 @@ class Evaluation:
     options: RunOptions
     cache_hits: int
     recordings_dropped: int
+
+
+# Runs that write their reports into one output folder take turns under this lock.
+REPORTS_LOCK = ".reports.lock"
+
+
+def clear_stale_reports(output: Path) -> None:
+    """Remove the temporary files that a run killed while writing its reports left in
+    `output` and its runs; called under REPORTS_LOCK, so no write is in progress."""
+    remove_stale_temporaries(output)
+    for run in (output / RUNS).glob("*"):
+        if run.is_dir():
+            remove_stale_temporaries(run)
 
 
 def load_request_suites(config: Config, request: EvalRequest) -> list[Suite]:
@@ -142,7 +157,11 @@ def evaluate(
     }
     baseline_name = baseline_path.parent.name if baseline_path else ""
     try:
-        write_reports(records, meta, run_dir, baseline, baseline_name, copy_to=output)
+        with locked(output / REPORTS_LOCK):
+            clear_stale_reports(output)
+            write_reports(
+                records, meta, run_dir, baseline, baseline_name, copy_to=output
+            )
     except BaseException:
         # A run folder left empty by a failed write would stand among the runs as
         # a broken one.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .assertions import CheckError, GradeContext, apply_transform, grade, weigh
 from .cache import ResponseCache
-from .config import Config, ProviderProfile
+from .config import Config, ProviderProfile, recordings_collision
 from .errors import ConfigError
 from .http_retry import RetryPolicy
 from .prompts import Prompt
@@ -128,6 +128,19 @@ class Runner:
                     " (or run --mode replay on the recordings)"
                 )
 
+    def check_recordings_files(self, names: set[str]) -> None:
+        """Refuse before any call two profiles whose recordings would share a file
+        (a promptfoo id such as `openai:x` beside a harness.yaml profile `openai_x`):
+        each would replay, and overwrite, the other's."""
+        recorded = sorted(n for n in names if self.profiles[n].calls_network)
+        collision = recordings_collision(recorded)
+        if collision is not None:
+            first, second, file = collision
+            raise ConfigError(
+                f"providers '{first}' and '{second}' would share the recordings file"
+                f" {file}; rename one of them"
+            )
+
     def _provider(self, profile: ProviderProfile) -> Provider:
         inner: Provider
         if profile.type == "echo":
@@ -136,7 +149,9 @@ class Runner:
             inner = OfflineProvider(profile)
         elif profile.type == "python":
             try:
-                inner = PythonProvider(profile, self.config.root)
+                inner = PythonProvider(
+                    profile, self.config.root, timeout_s=self.options.timeout_s
+                )
             except ConfigError as exc:
                 raise ConfigError(f"provider '{profile.name}': {exc}") from None
         elif self.options.mode == "replay":
@@ -178,6 +193,7 @@ class Runner:
         self._use_profiles(suites)
         names = profiles_used(suites)
         self.check_keys(names)
+        self.check_recordings_files(names)
         calls = _Calls(
             self, {name: self._provider(self.profiles[name]) for name in names}
         )
@@ -199,6 +215,7 @@ class Runner:
             for repeat in range(self.options.repeat)
         ]
         recording = self.options.mode == "record"
+        self.cache.open()
         try:
             results = list(await asyncio.gather(*jobs))
             if recording and self.options.prune_recordings:
@@ -207,6 +224,7 @@ class Runner:
                 )
             return results
         finally:
+            self.cache.close()
             if self._clients is not None:
                 await self._clients.aclose()
                 self._clients = None

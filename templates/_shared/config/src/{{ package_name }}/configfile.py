@@ -33,9 +33,40 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):  # type: ignore[misc]
+    """A key given twice in one mapping: PyYAML would keep the last without a word,
+    so a second `seed:` or `assert:` would silently replace the first."""
+
+    def __init__(self, key: Any, line: int, first: int, mark: yaml.Mark) -> None:
+        super().__init__(problem=f"key {key!r} given twice", problem_mark=mark)
+        self.key, self.line, self.first = key, line, first
+
+
+class UniqueKeys:
+    """A loader mix-in that refuses a mapping with a key given twice; a `<<` merge may
+    still bring in a key the mapping sets itself, which then wins, as YAML says."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # a scalar key is hashable; PyYAML judges the others
+                key = self.construct_object(key_node)  # type: ignore[attr-defined]
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKeyError(key, line, seen[key], key_node.start_mark)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class _Loader(UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """PyYAML's safe loader (its C version when the wheel has it: several times
-    faster), also reading `3e-4` as a number, as YAML 1.2 does; 1.1 wants a dot."""
+    faster), also reading `3e-4` as a number, as YAML 1.2 does; 1.1 wants a dot,
+    and refusing a key given twice."""
 
 
 _Loader.add_implicit_resolver(
@@ -87,6 +118,11 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{shown}: not UTF-8 text") from None
     try:
         return parse_yaml(text)
+    except DuplicateKeyError as error:
+        raise ConfigError(
+            f"{shown}:{error.line}: key {error.key!r} given twice in one mapping"
+            f" (first on line {error.first}); keep one"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}" if mark is not None else shown

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -93,10 +95,13 @@ class PythonProvider(NoEmbeddings):
     function in a worker thread, so up to `concurrency` calls overlap either way. It
     returns the answer text, or a mapping with `output` and optionally `tool_calls`,
     `prompt_tokens`, `completion_tokens`. An exception it raises makes the case
-    errored."""
+    errored, and so does a call that takes longer than `timeout_s`."""
 
-    def __init__(self, profile: ProviderProfile, root: Path) -> None:
+    def __init__(
+        self, profile: ProviderProfile, root: Path, timeout_s: float | None = None
+    ) -> None:
         self.profile = profile
+        self.timeout_s = timeout_s
         if profile.function.startswith("file://"):
             self.function = load_file_function(profile.function, root, "call_api")
         else:
@@ -128,14 +133,23 @@ class PythonProvider(NoEmbeddings):
         )
         if inspect.iscoroutinefunction(self.function):
             return await self.function(first, second, *extra)
-        # in a worker thread, so `concurrency` calls overlap
-        return await asyncio.to_thread(self.function, first, second, *extra)
+        # In a thread of its own, so `concurrency` calls overlap; a daemon thread, so
+        # a function that never returns is left behind when its call times out, and
+        # the process can still end (asyncio.to_thread's pool would wait for it).
+        return await _in_daemon_thread(self.function, first, second, *extra)
 
     async def complete(self, request: ChatRequest) -> Completion:
         started = time.perf_counter()
+        deadline = asyncio.timeout(self.timeout_s)
         try:
-            returned = await self._call(request)
+            async with deadline:
+                returned = await self._call(request)
         except USER_CODE_FAILURES as exc:
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                raise ProviderError(
+                    f"{self.profile.function} timed out after {self.timeout_s:g} s"
+                    " (--timeout)"
+                ) from None
             raise ProviderError(
                 f"{self.profile.function} raised {type(exc).__name__}: {exc}"
             ) from None
@@ -178,6 +192,30 @@ class PythonProvider(NoEmbeddings):
             f"{self.profile.function} returned {type(returned).__name__};"
             " expected text or a mapping with 'output'"
         )
+
+
+def _in_daemon_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """`function(*args)` called in a new daemon thread; its result or exception
+    arrives in the returned future, unless the future was given up on by then."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Callable[[Any], object], value: Any) -> None:
+        if not future.done():
+            outcome(value)
+
+    def work() -> None:
+        try:
+            value = function(*args)
+        except BaseException as exc:  # handed over to the caller, which judges it
+            outcome, value = future.set_exception, exc
+        else:
+            outcome = future.set_result
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+            loop.call_soon_threadsafe(settle, outcome, value)
+
+    threading.Thread(target=work, daemon=True, name="python-provider").start()
+    return future
 
 
 def _promptfoo_reply(returned: Mapping[str, Any], where: str) -> dict[str, Any]:

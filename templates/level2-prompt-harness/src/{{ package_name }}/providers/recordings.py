@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import jsonvalue
-from ..atomic import write_text_atomic
-from ..config import ProviderProfile
+from ..atomic import remove_stale_temporaries, write_text_atomic
+from ..config import ProviderProfile, recordings_file_name
+from ..locking import locked
 from .base import ChatRequest, Completion, ProviderError, request_fingerprint
+
+log = logging.getLogger(__name__)
+
+# In the recordings folder, so that two --record runs at once take turns to save.
+LOCK = ".recordings.lock"
 
 
 @dataclass
@@ -19,6 +25,9 @@ class _RecordingFile:
     entries: dict[str, Any]
     used: set[str] = field(default_factory=set)
     changed: bool = False
+    # What this run changed, applied at save time to the file as it is then.
+    written: set[str] = field(default_factory=set)
+    dropped: set[str] = field(default_factory=set)
 
 
 class Recordings:
@@ -28,6 +37,10 @@ class Recordings:
     Entries are keyed by profile name, model, messages, parameters, tools and repeat
     index. They hold the request (so a reviewer can read what was asked), the suite
     that asked, and the response; never headers or keys.
+
+    Saving merges: under the folder's lock, this run's new and dropped entries are
+    applied to each file as it is on disk then, so two runs recording at once keep
+    both runs' recordings.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -42,22 +55,23 @@ class Recordings:
         )
 
     def path(self, provider_name: str) -> Path:
-        # A promptfoo id such as openai:gpt-4o-mini names a profile; ':' and '/' do
-        # not belong in a file name on every system.
-        safe = re.sub(r"[^\w.-]", "_", provider_name)
-        return self.directory / f"{safe}.json"
+        return self.directory / recordings_file_name(provider_name)
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        try:
+            entries = jsonvalue.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ProviderError(f"{path}: unreadable recordings ({exc})") from None
+        if not isinstance(entries, dict):
+            raise ProviderError(f"{path}: unreadable recordings (not a mapping)")
+        return entries
 
     def _file(self, provider_name: str) -> _RecordingFile:
         if provider_name not in self._files:
-            path = self.path(provider_name)
-            try:
-                entries = jsonvalue.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                entries = {}
-            except (OSError, ValueError) as exc:
-                raise ProviderError(f"{path}: unreadable recordings ({exc})") from None
-            if not isinstance(entries, dict):
-                raise ProviderError(f"{path}: unreadable recordings (not a mapping)")
+            entries = self._read(self.path(provider_name))
             self._files[provider_name] = _RecordingFile(entries)
         return self._files[provider_name]
 
@@ -98,6 +112,8 @@ class Recordings:
             entry["suite"] = suite
         recording.entries[key] = entry
         recording.used.add(key)
+        recording.written.add(key)
+        recording.dropped.discard(key)
         recording.changed = True
 
     @staticmethod
@@ -132,6 +148,8 @@ class Recordings:
             entry["suite"] = suite
         recording.entries[key] = entry
         recording.used.add(key)
+        recording.written.add(key)
+        recording.dropped.discard(key)
         recording.changed = True
 
     def prune(self, suites: set[str]) -> int:
@@ -145,22 +163,39 @@ class Recordings:
                 owner = entry.get("suite", "") if isinstance(entry, dict) else ""
                 if key not in recording.used and owner in suites:
                     del recording.entries[key]
+                    recording.dropped.add(key)
                     recording.changed = True
                     dropped += 1
         return dropped
 
     def save(self) -> list[Path]:
+        """Write the files this run changed, merged with what other runs saved since
+        this one read them; first clear what a killed save left."""
+        changed = sorted(name for name, file in self._files.items() if file.changed)
+        if not changed:
+            return []
         written = []
-        for name, recording in sorted(self._files.items()):
-            if not recording.changed:
-                continue
-            path = self.path(name)
-            text = json.dumps(
-                recording.entries, indent=2, sort_keys=True, ensure_ascii=False
-            )
-            write_text_atomic(path, text + "\n")
-            recording.changed = False
-            written.append(path)
+        with locked(self.directory / LOCK):
+            remove_stale_temporaries(self.directory)
+            for name in changed:
+                recording = self._files[name]
+                path = self.path(name)
+                try:
+                    entries = self._read(path)
+                except ProviderError as exc:
+                    log.warning("%s; writing this run's recordings over it", exc)
+                    entries = dict(recording.entries)
+                for key in recording.dropped:
+                    entries.pop(key, None)
+                for key in recording.written:
+                    entries[key] = recording.entries[key]
+                text = json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False)
+                write_text_atomic(path, text + "\n")
+                recording.entries = entries
+                recording.changed = False
+                recording.written.clear()
+                recording.dropped.clear()
+                written.append(path)
         return written
 
 

@@ -1,0 +1,106 @@
+"""Locks between processes on the folders that runs share (recordings/, the cache,
+reports/), so that two runs at once neither lose each other's writes nor clear each
+other's temporary files as stale.
+
+A lock is `flock` on a file named `.<something>.lock` in the folder (the project's
+.gitignore leaves those out of commits). The system lets it go when its process ends,
+so a run that was killed never leaves a lock behind that the next one waits on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .atomic import make_folder
+from .errors import ConfigError
+
+
+def _open(path: Path) -> int:
+    make_folder(path.parent)
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise ConfigError(f"cannot lock {path}: {error.strerror or error}") from None
+
+
+if sys.platform == "win32":  # no shared locks there: every lock is exclusive
+    import msvcrt
+
+    def _acquire(handle: int, *, shared: bool, wait: bool) -> bool:
+        while True:
+            try:
+                msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
+                return True
+            except OSError:
+                if not wait:
+                    return False
+                time.sleep(0.05)
+
+    def _release(handle: int) -> None:
+        with contextlib.suppress(OSError):
+            msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _acquire(handle: int, *, shared: bool, wait: bool) -> bool:
+        operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(handle, operation | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        return True
+
+    def _release(handle: int) -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Holds the lock on the file `path` (made if missing) while the block runs,
+    waiting for it if another process holds it: exclusive, or `shared` with the
+    other shared holders."""
+    handle = _open(path)
+    try:
+        _acquire(handle, shared=shared, wait=True)
+        try:
+            yield
+        finally:
+            _release(handle)
+    finally:
+        os.close(handle)
+
+
+class SharedLock:
+    """A lock held shared for as long as a run uses its folder (`open` to `close`):
+    `open` tells whether this run is the only one, when it may clear what killed runs
+    left, before it goes shared."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: int | None = None
+
+    def open(self) -> bool:
+        """Take the lock; True if no other run held it (then it is held exclusive,
+        until `share`)."""
+        self._handle = _open(self.path)
+        if _acquire(self._handle, shared=False, wait=False):
+            return True
+        _acquire(self._handle, shared=True, wait=True)
+        return False
+
+    def share(self) -> None:
+        """Let other runs in beside this one."""
+        if self._handle is not None and sys.platform != "win32":
+            _acquire(self._handle, shared=True, wait=True)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            _release(self._handle)
+            os.close(self._handle)
+            self._handle = None
