@@ -36,7 +36,7 @@ class Settings(BaseModel):
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-class DuplicateKeyError(yaml.constructor.ConstructorError):  # type: ignore[misc]
+class DuplicateKeyError(yaml.constructor.ConstructorError):  # type: ignore[misc,unused-ignore]
     """A key given twice in one mapping: PyYAML would keep the last without a word,
     so a second `seed:` or `assert:` would silently replace the first."""
 

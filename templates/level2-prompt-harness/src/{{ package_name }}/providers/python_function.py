@@ -138,21 +138,34 @@ class PythonProvider(NoEmbeddings):
         # the process can still end (asyncio.to_thread's pool would wait for it).
         return await _in_daemon_thread(self.function, first, second, *extra)
 
+    async def _outcome(self, request: ChatRequest) -> tuple[Any, BaseException | None]:
+        """What the function returned, or what it raised: a task that raised
+        SystemExit would end the event loop with it."""
+        try:
+            return await self._call(request), None
+        except USER_CODE_FAILURES as exc:
+            return None, exc
+
     async def complete(self, request: ChatRequest) -> Completion:
         started = time.perf_counter()
-        deadline = asyncio.timeout(self.timeout_s)
+        # asyncio.wait rather than wait_for: a TimeoutError the function raises
+        # itself is its own failure, not the deadline passing.
+        call = asyncio.ensure_future(self._outcome(request))
         try:
-            async with deadline:
-                returned = await self._call(request)
-        except USER_CODE_FAILURES as exc:
-            if isinstance(exc, TimeoutError) and deadline.expired():
-                raise ProviderError(
-                    f"{self.profile.function} timed out after {self.timeout_s:g} s"
-                    " (--timeout)"
-                ) from None
+            done, _ = await asyncio.wait({call}, timeout=self.timeout_s)
+        finally:
+            if not call.done():
+                call.cancel()
+        if not done:
             raise ProviderError(
-                f"{self.profile.function} raised {type(exc).__name__}: {exc}"
-            ) from None
+                f"{self.profile.function} timed out after {self.timeout_s:g} s"
+                " (--timeout)"
+            )
+        returned, failure = call.result()
+        if failure is not None:
+            raise ProviderError(
+                f"{self.profile.function} raised {type(failure).__name__}: {failure}"
+            )
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         if isinstance(returned, str):
             return Completion(
