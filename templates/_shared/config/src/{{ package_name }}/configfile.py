@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
@@ -63,10 +63,76 @@ class UniqueKeys:
         return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
 
 
-class _Loader(UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+# Far more values than any settings file or suite holds; a million take a fraction of a
+# second to check and to walk.
+MAX_VALUES = 1_000_000
+
+
+class TooManyValuesError(yaml.YAMLError):  # type: ignore[misc,unused-ignore]
+    """A document whose aliases, spelled out, make more than MAX_VALUES values."""
+
+
+class BoundedAliases:
+    """A loader mix-in that refuses a document whose aliases expand past MAX_VALUES
+    values. PyYAML shares an aliased value, so loading stays cheap, but whatever walks
+    the result (validation, JSON, a report) walks every copy: nine lines of
+    `b: &b [*a, *a, ...]` make 10**9 values ("billion laughs")."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if expanded_size(node) > MAX_VALUES:
+            raise TooManyValuesError(
+                f"its aliases expand it to more than {MAX_VALUES:,} values"
+            )
+        return super().construct_document(node)  # type: ignore[misc]
+
+
+def expanded_size(root: yaml.Node) -> int:
+    """How many values `root` holds with every alias spelled out, up to just past
+    MAX_VALUES. An alias is the anchored node itself, so each distinct collection is
+    walked once; one that holds itself (`&a [*a]`) never ends: too many."""
+    sizes: dict[int, int] = {}  # of collections whose size is known
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, list[yaml.Node], Iterator[yaml.Node]]] = []
+
+    def enter(node: yaml.Node) -> None:
+        if isinstance(node, yaml.MappingNode):
+            parts = [part for pair in node.value for part in pair]
+        else:
+            parts = node.value
+        collections = [part for part in parts if not isinstance(part, yaml.ScalarNode)]
+        open_nodes.add(id(node))
+        stack.append((node, collections, iter(collections)))
+
+    if isinstance(root, yaml.ScalarNode):
+        return 1
+    enter(root)
+    while stack:
+        node, collections, pending = stack[-1]
+        for child in pending:
+            if id(child) in sizes:
+                continue
+            if id(child) in open_nodes:
+                return MAX_VALUES + 1
+            enter(child)
+            break
+        else:
+            stack.pop()
+            open_nodes.discard(id(node))
+            count = len(node.value) * (2 if isinstance(node, yaml.MappingNode) else 1)
+            total = 1 + count - len(collections)
+            total += sum(sizes[id(child)] for child in collections)
+            sizes[id(node)] = min(total, MAX_VALUES + 1)
+    return sizes[id(root)]
+
+
+class SafeChecks(UniqueKeys, BoundedAliases):
+    """The checks every YAML loader of the project makes."""
+
+
+class _Loader(SafeChecks, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """PyYAML's safe loader (its C version when the wheel has it: several times
     faster), also reading `3e-4` as a number, as YAML 1.2 does; 1.1 wants a dot,
-    and refusing a key given twice."""
+    refusing a key given twice and aliases that expand too far."""
 
 
 _Loader.add_implicit_resolver(
@@ -123,6 +189,8 @@ def read_yaml(path: str | Path) -> Any:
             f"{shown}:{error.line}: key {error.key!r} given twice in one mapping"
             f" (first on line {error.first}); keep one"
         ) from None
+    except TooManyValuesError as error:
+        raise ConfigError(f"{shown}: {error}; write out what is meant") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}" if mark is not None else shown

@@ -14,7 +14,7 @@ import yaml
 
 from .. import jsonvalue
 from ..assertions import REGISTRY
-from ..configfile import UniqueKeys
+from ..configfile import SafeChecks
 from ..prompts import ROLES
 
 # Keys only a promptfoo config has; a harness suite has `cases` instead of `tests`.
@@ -84,9 +84,10 @@ PROMPT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 # YAML as promptfoo's parser reads it (YAML 1.2): `Yes`, `no`, `on` and `off` are
 # text, only true and false are booleans. (Built with type(): PyYAML has no types.)
 # On PyYAML's C parser when the wheel has it: several times faster on a large config.
-# A key given twice in one mapping is refused, as promptfoo's parser refuses it.
+# A key given twice in one mapping is refused, as promptfoo's parser refuses it, and
+# so are aliases that expand past what any config holds.
 _Yaml12Loader: Any = type(
-    "_Yaml12Loader", (UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)), {}
+    "_Yaml12Loader", (SafeChecks, getattr(yaml, "CSafeLoader", yaml.SafeLoader)), {}
 )
 _Yaml12Loader.yaml_implicit_resolvers = {
     first: [
