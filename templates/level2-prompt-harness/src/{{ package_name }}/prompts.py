@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from .configfile import display_path, read_yaml
 from .errors import ConfigError
@@ -56,8 +57,10 @@ class Prompt:
 
 def _environment(prompts_dir: Path) -> jinja2.Environment:
     # StrictUndefined: a missing variable must stop the suite, not render as ''.
-    # No autoescape: prompts are plain text sent to a model, never HTML.
-    return jinja2.Environment(
+    # No autoescape: prompts are plain text sent to a model, never HTML. Sandboxed: a
+    # prompt file from someone else cannot reach Python's internals
+    # (`{{ ''.__class__.__mro__ }}`) through the values it is given.
+    return SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(prompts_dir),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from . import jsonvalue
 from .assertions import (
@@ -57,7 +58,7 @@ CASE_FILE_SUFFIXES = (".csv", ".jsonl", ".yaml", ".yml")
 # Fields of an assertion whose text may use the case's variables.
 RENDERED_FIELDS = ("value", "arguments", "args")
 _WHOLE_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_VALUES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+_VALUES = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 class SuiteError(ConfigError):
@@ -145,6 +146,11 @@ def render_value(value: Any, variables: dict[str, Any]) -> Any:
             raise MissingVariableError(exc.message or str(exc)) from None
         except jinja2.TemplateSyntaxError as exc:
             raise ValueError(f"template error in {value!r}: {exc.message}") from None
+        # A template can also fail on some values, e.g. a filter given a number.
+        except Exception as exc:
+            raise ValueError(
+                f"cannot render {value!r}: {type(exc).__name__}: {exc}"
+            ) from None
     if isinstance(value, list):
         return [render_value(item, variables) for item in value]
     if isinstance(value, dict):

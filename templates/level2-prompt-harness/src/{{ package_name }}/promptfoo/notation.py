@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2.sandbox import SandboxedEnvironment
 
 from .. import jsonvalue
 from ..assertions import REGISTRY
@@ -134,7 +135,8 @@ def read_promptfoo_yaml(path: Path) -> Any | None:
 
 def environment() -> jinja2.Environment:
     # Nunjucks, which promptfoo uses, renders an undefined variable as nothing.
-    environment = jinja2.Environment(
+    # Sandboxed, as the project's own prompts are.
+    environment = SandboxedEnvironment(
         undefined=jinja2.ChainableUndefined,
         keep_trailing_newline=True,
         autoescape=False,
