@@ -15,9 +15,17 @@ runs.save_checkpoint writes them atomically: a kill never leaves a torn checkpoi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+)
 from torch import nn
 
 from .config import Config, config_from_checkpoint
@@ -57,6 +65,45 @@ RESUME_MAY_CHANGE = (
 )
 
 
+class _DataInfo(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    input_shape: list[PositiveInt] = Field(min_length=1)
+    class_names: list[str] = Field(min_length=1)
+    task: Literal["classification", "segmentation"]
+
+
+class _Best(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    epoch: NonNegativeInt | None
+    value: float | None
+
+
+class _Fields(BaseModel):
+    """The kinds of value a checkpoint holds, checked before anything reads them: a
+    checkpoint edited by hand, or made by something else, is one line, not a traceback
+    from deep in a resume. (The optimiser's and schedule's insides are checked where
+    torch loads them.)"""
+
+    model_config = ConfigDict(strict=True, arbitrary_types_allowed=True)
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]
+    rng: list[dict[str, Any]] = Field(min_length=1)  # one per process
+    epoch: NonNegativeInt
+    step: NonNegativeInt
+    batch: NonNegativeInt
+    epoch_sums: list[list[float]] = Field(min_length=1)  # one per process
+    config: dict[str, Any]
+    data: _DataInfo
+    history: list[dict[str, Any]]
+    best: _Best
+    epochs_without_improvement: NonNegativeInt
+
+
 class CheckpointError(ConfigError):
     """A checkpoint or run folder that is missing, unreadable or does not fit: an
     input the user named, so a usage error like any other bad input."""
@@ -83,6 +130,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{path} is not a checkpoint of this project "
             f"(missing: {', '.join(missing)})"
         )
+    try:
+        _Fields.model_validate({key: state[key] for key in CHECKPOINT_KEYS})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        reason = first["msg"][:120]
+        raise CheckpointError(
+            f"{path} is not a checkpoint of this project: {where}: {reason}"
+        ) from None
     return state
 
 

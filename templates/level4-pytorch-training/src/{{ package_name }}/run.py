@@ -132,14 +132,21 @@ class Run:
         for group in self.optimizer.param_groups:
             # This device's kernels, not the saved run's.
             group["fused"], group["foreach"] = fused, foreach
-        if self.scaler.is_enabled() and state["scaler"]:
-            self.scaler.load_state_dict(state["scaler"])
         saved = {f.name: state[f.name] for f in dataclasses.fields(Progress)}
         rank, world_size = self.process.rank, self.process.world_size
-        if len(state["rng"]) == world_size:
-            set_rng_state(state["rng"][rank])
-            saved["epoch_sums"] = list(saved["epoch_sums"][rank])
-        else:
+        same_processes = len(state["rng"]) == world_size
+        try:
+            if self.scaler.is_enabled() and state["scaler"]:
+                self.scaler.load_state_dict(state["scaler"])
+            if same_processes:
+                set_rng_state(state["rng"][rank])
+                saved["epoch_sums"] = list(saved["epoch_sums"][rank])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(
+                f"{source} does not fit this run: its scaler or random state cannot"
+                f" be loaded ({type(error).__name__}: {error})"
+            ) from None
+        if not same_processes:
             # A different number of processes cannot continue the old random streams.
             log.warning(
                 "resuming with %d processes instead of %d: reseeding",
