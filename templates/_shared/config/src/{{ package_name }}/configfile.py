@@ -430,6 +430,10 @@ def _suggestion(model: type[BaseModel], key: str) -> str:
     close = difflib.get_close_matches(leaf, list(owner.model_fields), n=1)
     if close:
         return f" (did you mean {section + '.' if section else ''}{close[0]}?)"
+    # The right name in another section: `epochs=3` for `train.epochs=3`.
+    elsewhere = [k for k in all_keys(model) if k.rpartition(".")[2] == leaf]
+    if elsewhere:
+        return f" (did you mean {' or '.join(elsewhere[:3])}?)"
     return ""
 
 
