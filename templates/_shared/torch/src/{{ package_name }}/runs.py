@@ -30,6 +30,9 @@ def prepare_run_root(root: str | Path) -> Path:
         raise ConfigError(f"run root {root} is a file, or lies under one") from None
     except PermissionError:
         raise ConfigError(f"cannot create run root {root}: permission denied") from None
+    except OSError as error:  # a place that takes no folders: /proc, a full disk
+        reason = (error.strerror or type(error).__name__).lower()
+        raise ConfigError(f"cannot create run root {root}: {reason}") from None
     if not os.access(root, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot create a run folder in {root}: permission denied")
     return root
@@ -49,6 +52,11 @@ def create_run_dir(root: str | Path, name: str) -> Path:
         except PermissionError:
             raise ConfigError(
                 f"cannot create a run folder in {root}: permission denied"
+            ) from None
+        except OSError as error:
+            reason = (error.strerror or type(error).__name__).lower()
+            raise ConfigError(
+                f"cannot create a run folder in {root}: {reason}"
             ) from None
         return path
     raise ConfigError(f"{root} already holds 9999 runs named {stamp}-{name}")
