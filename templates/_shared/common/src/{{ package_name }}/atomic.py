@@ -93,10 +93,11 @@ def _mode_to_keep(target: Path) -> int | None:
 
 
 def _cannot_write(target: Path, error: OSError) -> ConfigError:
-    return ConfigError(f"cannot write {target}: {_reason(error)}")
+    return ConfigError(f"cannot write {target}: {os_error_reason(error)}")
 
 
-def _reason(error: OSError) -> str:
+def os_error_reason(error: OSError) -> str:
+    """Why the system refused, in words that fit after "cannot write X: "."""
     if isinstance(error, IsADirectoryError):
         return "a folder sits where the file must be"
     if isinstance(error, PermissionError):
@@ -137,7 +138,9 @@ def make_folder(folder: str | Path) -> Path:
             f"cannot write in {folder}: a file sits where a folder must be"
         ) from None
     except OSError as error:
-        raise ConfigError(f"cannot write in {folder}: {_reason(error)}") from None
+        raise ConfigError(
+            f"cannot write in {folder}: {os_error_reason(error)}"
+        ) from None
     return folder
 
 

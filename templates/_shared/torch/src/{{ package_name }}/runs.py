@@ -14,7 +14,12 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_writer, remove_stale_temporaries, write_json_atomic
+from .atomic import (
+    atomic_writer,
+    os_error_reason,
+    remove_stale_temporaries,
+    write_json_atomic,
+)
 from .errors import ConfigError
 
 METRICS_FILE = "metrics.json"
@@ -28,10 +33,8 @@ def prepare_run_root(root: str | Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise ConfigError(f"run root {root} is a file, or lies under one") from None
-    except PermissionError:
-        raise ConfigError(f"cannot create run root {root}: permission denied") from None
-    except OSError as error:  # a place that takes no folders: /proc, a full disk
-        reason = (error.strerror or type(error).__name__).lower()
+    except OSError as error:  # permission denied, a place that takes no folders (/proc)
+        reason = os_error_reason(error).lower()
         raise ConfigError(f"cannot create run root {root}: {reason}") from None
     if not os.access(root, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot create a run folder in {root}: permission denied")
@@ -49,12 +52,8 @@ def create_run_dir(root: str | Path, name: str) -> Path:
             path.mkdir()
         except FileExistsError:
             continue
-        except PermissionError:
-            raise ConfigError(
-                f"cannot create a run folder in {root}: permission denied"
-            ) from None
-        except OSError as error:
-            reason = (error.strerror or type(error).__name__).lower()
+        except OSError as error:  # permission denied, a full disk
+            reason = os_error_reason(error).lower()
             raise ConfigError(
                 f"cannot create a run folder in {root}: {reason}"
             ) from None
