@@ -13,6 +13,7 @@ from typing import overload
 
 import httpx
 
+from ._answer_clock import answer_within, async_transport
 from ._base import HTTPX_ERRORS, BaseClient
 from ._config import DEFAULT_TIMEOUT, ResponseFormat, TimestampGranularity
 from ._input import AudioInput, read_audio
@@ -61,7 +62,9 @@ class AsyncClient(BaseClient):
             wait_for_model=wait_for_model,
         )
         self._owns_http_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(verify=tls_context())
+        self._http = http_client or httpx.AsyncClient(
+            verify=tls_context(), transport=async_transport(tls_context())
+        )
 
     @overload
     async def transcribe(
@@ -161,13 +164,14 @@ class AsyncClient(BaseClient):
                 request = self._http.build_request(
                     **attempt_options(options, attempt, self._api_key)
                 )
-                response = await self._http.send(request, stream=True)
-                body = BodyReader(response, self._api_key)
-                try:
-                    async for chunk in response.aiter_raw():
-                        body.add(chunk)
-                finally:
-                    await response.aclose()
+                with answer_within(request):
+                    response = await self._http.send(request, stream=True)
+                    body = BodyReader(response, self._api_key)
+                    try:
+                        async for chunk in response.aiter_raw():
+                            body.add(chunk)
+                    finally:
+                        await response.aclose()
                 raw = body.raw
             except HTTPX_ERRORS as error:
                 outcome: Transcription | str | float = self._after_request_error(

@@ -13,6 +13,7 @@ from typing import overload
 
 import httpx
 
+from ._answer_clock import answer_within, transport
 from ._base import HTTPX_ERRORS, BaseClient
 from ._config import DEFAULT_TIMEOUT, ResponseFormat, TimestampGranularity
 from ._input import AudioInput, read_audio
@@ -61,7 +62,9 @@ class Client(BaseClient):
             wait_for_model=wait_for_model,
         )
         self._owns_http_client = http_client is None
-        self._http = http_client or httpx.Client(verify=tls_context())
+        self._http = http_client or httpx.Client(
+            verify=tls_context(), transport=transport(tls_context())
+        )
 
     @overload
     def transcribe(
@@ -161,13 +164,14 @@ class Client(BaseClient):
                 request = self._http.build_request(
                     **attempt_options(options, attempt, self._api_key)
                 )
-                response = self._http.send(request, stream=True)
-                body = BodyReader(response, self._api_key)
-                try:
-                    for chunk in response.iter_raw():
-                        body.add(chunk)
-                finally:
-                    response.close()
+                with answer_within(request):
+                    response = self._http.send(request, stream=True)
+                    body = BodyReader(response, self._api_key)
+                    try:
+                        for chunk in response.iter_raw():
+                            body.add(chunk)
+                    finally:
+                        response.close()
                 raw = body.raw
             except HTTPX_ERRORS as error:
                 outcome: Transcription | str | float = self._after_request_error(

@@ -40,7 +40,9 @@ class BodyReader:
 
     httpx's read timeout bounds the wait for each chunk, so a server that trickles
     a byte at a time would hold a call for ever; here it bounds the whole body, and
-    running over it is a timeout like any other (retried as one).
+    running over it is a timeout like any other (retried as one). The clients' own
+    connections bound the status line and headers too (`_answer_clock.py`); this
+    check is the one an `http_client` passed in still gets.
     """
 
     def __init__(self, response: httpx.Response, api_key: str) -> None:
