@@ -22,6 +22,7 @@ import torch
 from . import distributed
 from .atomic import write_bytes_atomic
 from .checkpoint import load_checkpoint, run_dir_of
+from .commandline import PROG
 from .config import Config
 from .data import eval_loader, set_epoch, skip_batches
 from .errors import Error
@@ -31,7 +32,7 @@ from .optimization import backward, optimizer_step
 from .progress import ProgressBar
 from .report import run_files, write_results
 from .run import Run, build_run
-from .runs import create_run_dir
+from .runs import create_run_dir, hold_folder
 from .runtime import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ def _train(run: Run, resume_from: Path | None, progress_bar: bool | None) -> Pat
             else None
         )
     # The checkpoint writer finishes, whatever happens: a kill keeps the last one.
-    with run_files(run), contextlib.closing(run.writer):
+    with _held(run), run_files(run), contextlib.closing(run.writer):
         try:
             while not _finished(run):
                 set_epoch(run.train_batches, run.progress.epoch, config.seed)
@@ -263,6 +264,19 @@ def _train(run: Run, resume_from: Path | None, progress_bar: bool | None) -> Pat
     # still writes the results can abort the job.
     distributed.barrier()
     return run.run_dir
+
+
+def _held(run: Run) -> contextlib.AbstractContextManager[None]:
+    """One process trains a run at a time: a second `train --resume` of it, or one
+    while the run still trains, would write the same checkpoints and clear the
+    other's unfinished writes as stale."""
+    if not run.process.is_main:  # the other ranks write nothing
+        return contextlib.nullcontext()
+    return hold_folder(
+        run.run_dir,
+        f"another `{PROG} train` of this run",
+        "wait for it to finish, or stop it (it can be resumed later)",
+    )
 
 
 def _finished(run: Run) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from . import aggregate, configfile, data, expected, paper, provenance, tables
 from .commandline import PROG
 from .errors import BlockedError, ConfigError, Error
 from .grid import DEFAULT_GRID, RUNS_ROOT, load_grid
+from .runs import hold_folder
 from .stats import MIN_BOOTSTRAP
 
 log = logging.getLogger(__name__)
@@ -30,42 +29,15 @@ class RunsFailedError(Error):
     """Some runs of the grid failed (exit 1); each one's log.txt says why."""
 
 
-LOCK_FILE = ".lock"
-_locked: set[Path] = set()  # the runs folders this process holds (reproduce -> grid)
-
-
 @contextlib.contextmanager
 def exclusive(root: Path) -> Iterator[None]:
     """One `grid` or `reproduce` at a time in a runs folder. Two at once trained the
     same runs into the same folders, each moving the other's unfinished runs to
-    .previous/, and their paper builds broke each other. The lock is the system's
-    (flock on runs/.lock): a killed process holds it no longer. Windows has no flock:
-    there the user keeps to one at a time."""
-    key = root.resolve()
-    if sys.platform == "win32" or key in _locked:
-        yield
-        return
-    import fcntl
-
+    .previous/, and their paper builds broke each other."""
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_FILE, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise BlockedError(
-                f"{root}: another `{PROG} grid` or `reproduce` is running here (pid "
-                f"{holder}); wait for it to finish, or use another --runs folder"
-            ) from None
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        _locked.add(key)
-        try:
-            yield
-        finally:
-            _locked.discard(key)
+    instead = "wait for it to finish, or use another --runs folder"
+    with hold_folder(root, f"another `{PROG} grid` or `reproduce`", instead):
+        yield
 
 
 @dataclass(frozen=True)
