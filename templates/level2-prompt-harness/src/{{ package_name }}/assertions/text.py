@@ -134,20 +134,38 @@ def icontains_all(assertion: Assertion, context: GradeContext) -> Verdict:
     return not missing, f"found {found}, missing {missing} (any case)"
 
 
+# How long one regex may search one reply. A pattern that backtracks without end on
+# some reply (`(a|aa)+$` on forty a's) held the whole run for ever: Python's `re`
+# cannot be stopped, not even by Ctrl-C. The `regex` package's matcher takes a
+# timeout and reads `re`'s syntax; a fair pattern searches a reply in microseconds.
+REGEX_TIME_LIMIT_S = 1.0
+
+
 def _regex(raw: dict[str, Any], context: ParseContext) -> Prepared:
+    import regex  # here: most suites have no regex assertion
+
     value = raw.get("value")
     need(isinstance(value, str), raw, "a regular expression")
     try:
-        return re.compile(value), {}
-    except re.error as exc:
+        return regex.compile(value), {}
+    except regex.error as exc:
         raise ValueError(f"invalid regex {value!r}: {exc}") from None
 
 
 @assertion_type("regex", prepare=_regex, negatable=True)
 def regex(assertion: Assertion, context: GradeContext) -> Verdict:
-    match = assertion.value.search(context.output)
+    pattern = assertion.value
+    try:
+        match = pattern.search(context.output, timeout=REGEX_TIME_LIMIT_S)
+    except TimeoutError:
+        limit = f"{REGEX_TIME_LIMIT_S:g} s"
+        raise CheckError(
+            f"/{pattern.pattern}/ searched this reply for over {limit} and was "
+            "stopped: it backtracks without end on some text; write it so that no "
+            "two parts can match the same characters"
+        ) from None
     found = f"matched {short(match.group(0))}" if match else "no match"
-    return match is not None, f"/{assertion.value.pattern}/ {found}"
+    return match is not None, f"/{pattern.pattern}/ {found}"
 
 
 @assertion_type("finish-reason", prepare=text_value, negatable=True)
