@@ -100,7 +100,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 f"{len(differences)} patch file(s) differ from a fresh export:"
                 f" run `{PROG} export` and commit the result"
             )
-        print(f"patches/ matches a fresh export ({len(exported.names)} patches)")
+        print(f"patches/ matches a fresh export ({len(exported.names)} patch(es))")
         return 0
     if args.output_dir:
         print(f"wrote {len(exported.names)} patch(es) to {args.output_dir}")
