@@ -18,6 +18,7 @@ modules, one per family.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -259,6 +260,49 @@ def threshold_value(raw: dict[str, Any], default: float | None) -> float:
     return float(threshold)
 
 
+# How long one regex may search one text. A pattern that backtracks without end on
+# some reply (`(a|aa)+$` on forty a's) held the whole run for ever: Python's `re`
+# cannot be stopped, not even by Ctrl-C. The `regex` package's matcher takes a
+# timeout and reads `re`'s syntax; a fair pattern searches a reply in microseconds.
+REGEX_TIME_LIMIT_S = 1.0
+
+
+def regex_search(pattern: Any, text: str) -> Any:
+    """`pattern` (text, or compiled by the `regex` package) searched for in `text`: a
+    match or None, or a CheckError once the search runs past REGEX_TIME_LIMIT_S."""
+    import regex  # here: most suites search for no pattern
+
+    try:
+        return regex.search(pattern, text, timeout=REGEX_TIME_LIMIT_S)
+    except TimeoutError:
+        shown = getattr(pattern, "pattern", pattern)
+        raise CheckError(
+            f"/{shown}/ searched this reply for over {REGEX_TIME_LIMIT_S:g} s and was "
+            "stopped: it backtracks without end on some text; write it so that no "
+            "two parts can match the same characters"
+        ) from None
+
+
+@functools.cache
+def _timed(validator_class: Any) -> Any:
+    """The JSON Schema validator class with `pattern` searched by `regex_search`: a
+    schema is suite input too, and jsonschema searches with `re`."""
+    import jsonschema
+
+    def pattern(validator: Any, wanted: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not regex_search(wanted, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {wanted!r}")
+
+    return jsonschema.validators.extend(validator_class, {"pattern": pattern})
+
+
+def validator_for(schema: dict[str, Any]) -> Any:
+    """A validator of `schema`, already checked, by the draft the schema names."""
+    import jsonschema  # here: most suites check no schema, and it takes 50-80 ms
+
+    return _timed(jsonschema.validators.validator_for(schema))(schema)
+
+
 def schema_validator(value: Any, suite_dir: Path) -> Any:
     if isinstance(value, str):
         path = suite_dir / value.removeprefix("file://")
@@ -274,14 +318,13 @@ def schema_validator(value: Any, suite_dir: Path) -> Any:
         raise ValueError(
             "'value' must be a JSON Schema mapping or a path to a .json file"
         )
-    import jsonschema  # here: most suites check no schema, and it takes 50-80 ms
+    import jsonschema
 
-    validator_class = jsonschema.validators.validator_for(value)
     try:
-        validator_class.check_schema(value)
+        jsonschema.validators.validator_for(value).check_schema(value)
     except jsonschema.SchemaError as exc:
         raise ValueError(f"invalid JSON Schema: {exc.message}") from None
-    return validator_class(value)
+    return validator_for(value)
 
 
 def schema_problem(validator: Any, instance: Any) -> str | None:

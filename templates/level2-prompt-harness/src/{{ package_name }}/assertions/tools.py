@@ -15,6 +15,7 @@ from .base import (
     no_value,
     parse_json,
     schema_problem,
+    validator_for,
 )
 
 
@@ -36,11 +37,7 @@ def _call_problem(
     arguments, problem = parse_json(call.arguments or "{}")
     if problem:
         return None, f"{call.name}: arguments are {problem}"
-    schema = declared[call.name]
-    import jsonschema  # here: only tool calls need it
-
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    problem = schema_problem(validator, arguments)
+    problem = schema_problem(validator_for(declared[call.name]), arguments)
     return arguments, f"{call.name}: {problem}" if problem else None
 
 
