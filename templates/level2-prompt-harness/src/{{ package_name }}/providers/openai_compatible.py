@@ -144,9 +144,19 @@ class OpenAIProvider:
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderError(
-                f"malformed response body ({type(exc).__name__}: {exc}):"
-                f" {response.text}"
+                f"malformed response body ({_shape_problem(exc)}): {response.text}"
             ) from None
+
+
+def _shape_problem(exc: Exception) -> str:
+    """What was wrong with a reply's body, in the terms of its fields."""
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} field where the chat format has one"
+    if isinstance(exc, IndexError):
+        return "'choices' is empty"
+    if isinstance(exc, ValueError) and not isinstance(exc, TypeError):
+        return f"not JSON: {exc}"
+    return f"a field of the wrong kind: {exc}"
 
 
 def _count(value: Any) -> int | None:
