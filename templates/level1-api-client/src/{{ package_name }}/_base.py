@@ -136,9 +136,13 @@ class BaseClient:
             raise APITimeoutError(
                 f"no answer from {self.base_url} in time ({type(error).__name__})"
             ) from error
-        if isinstance(error, httpx.TransportError):
+        if isinstance(error, httpx.ConnectError):
             raise APIConnectionError(
                 f"could not reach {self.base_url}: {reason}"
+            ) from error
+        if isinstance(error, httpx.TransportError):  # it answered, then broke off
+            raise APIConnectionError(
+                f"lost the connection to {self.base_url}: {reason}"
             ) from error
         raise APIError(f"request to {self.base_url} failed: {reason}") from error
 

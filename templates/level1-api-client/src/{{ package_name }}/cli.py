@@ -327,6 +327,14 @@ def _write_item(item: BatchItem, path: Path, response_format: str | None) -> Non
         write_json_atomic(path, _item_record(item, response_format))
 
 
+def _not_listening(error: BaseException) -> bool:
+    """Whether the error says nothing answered at the address (a server that took the
+    connection and then failed is running)."""
+    return isinstance(error, APIConnectionError) and isinstance(
+        error.__cause__, httpx.ConnectError | httpx.ConnectTimeout
+    )
+
+
 def _devserver_hint(base_url: str) -> str:
     """What to do when the base URL, on this machine, does not answer."""
     url = urlsplit(base_url)
@@ -409,7 +417,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     hint = _devserver_hint(settings.base_url)
     for item in items:
         if item.error is not None:
-            more = hint if isinstance(item.error, APIConnectionError) else ""
+            more = hint if _not_listening(item.error) else ""
             message = str(item.error) or type(item.error).__name__
             log.error("%s: %s%s", item.file, message, more)
         _print_item(item, args, with_header=len(items) > 1)
