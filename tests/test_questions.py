@@ -99,6 +99,7 @@ def test_reserved_names_cover_this_python() -> None:
 # Distributions whose import name differs from their normalised project name.
 IMPORT_NAMES = {
     "pyyaml": "yaml",
+    "pillow": "PIL",
     "scikit-learn": "sklearn",
     "pytest-httpserver": "pytest_httpserver",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,10 @@ import torch.nn.functional as F
 from .errors import ConfigError
 from .evaluate import SavedModel
 from .runtime import autocast
+
+# The most pixels an input image may have: a 50-megapixel photo, far more than any
+# model here looks at once it is resized, and 200 MB as float32.
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 def read_inputs(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
@@ -68,6 +73,7 @@ def _as_batch(
 def _read_image(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
     from matplotlib.image import imread
 
+    _check_image_size(path)
     try:
         image = np.asarray(imread(path), dtype=np.float32)
     except FileNotFoundError:
@@ -83,6 +89,29 @@ def _read_image(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
         tensor, size=input_shape[1:], mode="bilinear", antialias=True
     )
     return resized.expand(1, input_shape[0], *input_shape[1:]).contiguous()
+
+
+def _check_image_size(path: Path) -> None:
+    """Refuse an image too large to decode, from its header alone. A PNG of 20000 x
+    20000 blank pixels is 400 KB on disk and took 18 s and 2.6 GB to read; a JPEG of
+    that size stopped in a traceback from Pillow's own, higher limit."""
+    from PIL import Image
+
+    too_many = f"{path}: more than {MAX_IMAGE_PIXELS:,} pixels, too large to read"
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns from 89 million pixels; the limit here is lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except Image.DecompressionBombError:
+        raise ConfigError(too_many) from None
+    except (OSError, ValueError, SyntaxError):
+        raise ConfigError(f"{path}: not an image this program can read") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ConfigError(f"{too_many} ({width} x {height})")
 
 
 @torch.no_grad()
