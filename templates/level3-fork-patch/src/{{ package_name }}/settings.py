@@ -29,7 +29,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from .configfile import Settings, display_path, validate
+from .configfile import BoundedAliases, Settings, display_path, validate
 from .errors import ConfigError
 from .schedule import (
     Schedule,
@@ -387,10 +387,15 @@ def find_defaults(path: Path) -> tuple[dict[str, Any], list[str], str]:
 
 
 def _yaml_mapping(path: Path, text: str) -> object:
+    """The upstream's YAML settings. Its own file, so a key given twice is the
+    upstream's business; aliases that expand past what anything can walk are not."""
     import yaml
 
+    class Loader(BoundedAliases, yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
+        pass
+
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=Loader)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}".splitlines()[0]) from None
 
