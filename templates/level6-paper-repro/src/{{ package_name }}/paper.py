@@ -24,8 +24,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from . import configfile
 from .errors import ConfigError, Error
 from .tables import NUMBERS_TEX, defined_macros, used_generated_macros
 
@@ -358,14 +357,11 @@ def project_version(path: Path = PYPROJECT) -> str:
 
 def check_citation(path: Path = CITATION, pyproject: Path = PYPROJECT) -> list[str]:
     """What is wrong with CITATION.cff: CFF 1.2.0's required fields, the version."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: missing") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(
-            f"{path}: not valid YAML ({str(error).splitlines()[0]})"
-        ) from None
+    if not path.exists():
+        raise ConfigError(f"{path}: missing")
+    # The settings files' reader: one line for a folder, bytes that are not UTF-8, a
+    # key given twice or aliases that expand too far.
+    data = configfile.read_yaml(path)
     if not isinstance(data, dict):
         return ["the file is not a mapping"]
     problems = [f"{key}: required" for key in CFF_REQUIRED if not data.get(key)]
