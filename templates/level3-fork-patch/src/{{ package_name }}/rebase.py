@@ -99,8 +99,16 @@ class RebaseState:
         path = project.state_dir / STATE_FILE
         if not path.is_file():
             raise ConfigError("no rebase is in progress")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**data)
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (UnicodeDecodeError, ValueError, TypeError) as error:
+            # Written atomically, so only a hand's edit or the disk damages it.
+            # upstream.toml and patches/ change only once every patch is through.
+            raise RebaseBlocked(
+                f"{path} is damaged ({error}), so the rebase cannot go on or be given"
+                f" up: delete it, then `{PROG} apply --discard` rebuilds the work tree"
+                " from upstream.toml and patches/"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .atomic import write_bytes_atomic, write_json_atomic
 from .bundled import build_bundled_repository
+from .commandline import PROG
 from .errors import BlockedError, ConfigError, Error, ServiceError
 from .gitcmd import (
     Git,
@@ -215,10 +216,19 @@ def check_pin(git: Git, pin: Pin) -> None:
 
 
 def _overlay_record(git: Git) -> dict[str, str]:
+    """The overlay files `apply` copied into the work tree, and their sha256."""
     path = git.git_dir / OVERLAY_RECORD
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BlockedError(
+            f"{path} is damaged ({error}): delete it, then `{PROG} apply --discard`"
+            " copies the overlay again"
+        ) from None
     return {str(key): str(value) for key, value in data.items()}
 
 
@@ -333,9 +343,7 @@ def copy_overlay(project: Project, git: Git) -> list[str]:
         else:
             new_files.append(path)
     _write_exclude(git, new_files)
-    (git.git_dir / OVERLAY_RECORD).write_text(
-        json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_json_atomic(git.git_dir / OVERLAY_RECORD, record, sort_keys=True)
     return files
 
 
