@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .errors import Error
 
 # Highest-precedence attributes for every path: no conversions, no textconv or diff
@@ -147,7 +148,7 @@ def attributes_file(git_dir: Path) -> Path:
     path = git_dir / "info" / "attributes"
     if not path.is_file() or path.read_text(encoding="utf-8") != FIXED_ATTRIBUTES:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(FIXED_ATTRIBUTES, encoding="utf-8")
+        write_text_atomic(path, FIXED_ATTRIBUTES)
     return path
 
 

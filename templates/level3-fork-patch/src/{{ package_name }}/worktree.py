@@ -20,7 +20,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_bytes_atomic, write_json_atomic
+from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .bundled import build_bundled_repository
 from .commandline import PROG
 from .errors import BlockedError, ConfigError, Error, ServiceError
@@ -355,7 +355,7 @@ def _write_exclude(git: Git, paths: list[str]) -> None:
         kept = text.split(EXCLUDE_MARK)[0].rstrip("\n").splitlines()
     lines = [*kept, EXCLUDE_MARK, *("/" + _escape_pattern(path) for path in paths)]
     exclude.parent.mkdir(parents=True, exist_ok=True)
-    exclude.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomic(exclude, "\n".join(lines) + "\n")
 
 
 def _escape_pattern(path: str) -> str:
