@@ -9,6 +9,7 @@ is resumed, a runs folder a grid fills) is held by one process at a time.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -29,6 +30,8 @@ from .errors import BlockedError, ConfigError
 METRICS_FILE = "metrics.json"
 LOCK_FILE = ".lock"
 _held: set[Path] = set()  # the folders this process holds, so it may nest holds
+
+log = logging.getLogger(__name__)
 
 
 def prepare_run_root(root: str | Path) -> Path:
@@ -122,6 +125,13 @@ def hold_folder(folder: Path, running: str, instead: str) -> Iterator[None]:
             raise BlockedError(
                 f"{folder}: {running} is running here (pid {holder}); {instead}"
             ) from None
+        except OSError as error:  # a file system without locks (some NFS, FUSE)
+            reason = os_error_reason(error).lower()
+            log.warning(
+                "%s: not locked (%s); run one command there at a time", folder, reason
+            )
+            yield
+            return
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
