@@ -10,6 +10,8 @@ so a run that was killed never leaves a lock behind that the next one waits on.
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import sys
 import time
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from .atomic import make_folder
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def _open(path: Path) -> int:
@@ -54,10 +58,21 @@ else:
             fcntl.flock(handle, operation | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             return False
+        except OSError as error:  # a file system without locks (some NFS, FUSE)
+            _warn_unlocked((error.strerror or str(error)).lower())
         return True
 
     def _release(handle: int) -> None:
-        fcntl.flock(handle, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@functools.cache  # once a process
+def _warn_unlocked(reason: str) -> None:
+    log.warning(
+        "the project's folders cannot be locked here (%s): run one eval at a time",
+        reason,
+    )
 
 
 @contextlib.contextmanager
