@@ -28,11 +28,12 @@ from .data import eval_loader, set_epoch, skip_batches
 from .errors import Error
 from .evaluate import Evaluation, evaluate_loader
 from .history import check_loggers, write_csv
+from .locking import hold_folder
 from .optimization import backward, optimizer_step
 from .progress import ProgressBar
 from .report import run_files, write_results
 from .run import Run, build_run
-from .runs import create_run_dir, hold_folder
+from .runs import create_run_dir
 from .runtime import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from . import aggregate, configfile, data, expected, paper, provenance, tables
 from .commandline import PROG
 from .errors import BlockedError, ConfigError, Error
 from .grid import DEFAULT_GRID, RUNS_ROOT, load_grid
-from .runs import hold_folder
+from .locking import hold_folder
 from .stats import MIN_BOOTSTRAP
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ def exclusive(root: Path) -> Iterator[None]:
     """One `grid` or `reproduce` at a time in a runs folder. Two at once trained the
     same runs into the same folders, each moving the other's unfinished runs to
     .previous/, and their paper builds broke each other."""
-    root.mkdir(parents=True, exist_ok=True)
     instead = "wait for it to finish, or use another --runs folder"
     with hold_folder(root, f"another `{PROG} grid` or `reproduce`", instead):
         yield

@@ -2,18 +2,13 @@
 
 A run folder is `<root>/<YYYYmmdd-HHMMSS>-<name>[-N]`. It is claimed with mkdir, which
 fails if anyone else, in any process, took the name first, so two runs started in the
-same second get two folders. A folder that a command goes on writing into (a run that
-is resumed, a runs folder a grid fills) is held by one process at a time.
+same second get two folders.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +20,9 @@ from .atomic import (
     remove_stale_temporaries,
     write_json_atomic,
 )
-from .errors import BlockedError, ConfigError
+from .errors import ConfigError
 
 METRICS_FILE = "metrics.json"
-LOCK_FILE = ".lock"
-_held: set[Path] = set()  # the folders this process holds, so it may nest holds
-
-log = logging.getLogger(__name__)
 
 
 def prepare_run_root(root: str | Path) -> Path:
@@ -95,48 +86,3 @@ def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
     path = Path(run_dir) / METRICS_FILE
     write_json_atomic(path, metrics, sort_keys=True)
     return path
-
-
-@contextlib.contextmanager
-def hold_folder(folder: Path, running: str, instead: str) -> Iterator[None]:
-    """Hold `folder` against every other process for as long as the block runs, or
-    raise BlockedError: "<folder>: <running> is running here (pid N); <instead>".
-
-    The lock is the system's (flock on the folder's .lock), so a killed process holds
-    it no longer. Windows has no flock: there the user keeps to one at a time.
-    """
-    key = folder.resolve()
-    if sys.platform == "win32" or key in _held:
-        yield
-        return
-    import fcntl
-
-    try:
-        handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
-    except OSError as error:
-        reason = os_error_reason(error).lower()
-        raise ConfigError(f"cannot lock {folder}: {reason}") from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise BlockedError(
-                f"{folder}: {running} is running here (pid {holder}); {instead}"
-            ) from None
-        except OSError as error:  # a file system without locks (some NFS, FUSE)
-            reason = os_error_reason(error).lower()
-            log.warning(
-                "%s: not locked (%s); run one command there at a time", folder, reason
-            )
-            yield
-            return
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        _held.add(key)
-        try:
-            yield
-        finally:
-            _held.discard(key)

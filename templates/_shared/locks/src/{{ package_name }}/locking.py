@@ -1,10 +1,11 @@
-"""Locks between processes on the folders that runs share (recordings/, the cache,
-reports/), so that two runs at once neither lose each other's writes nor clear each
-other's temporary files as stale.
+"""Locks between processes on the folders that commands share, so that two at once
+neither write over each other's work nor clear each other's temporary files as stale.
 
-A lock is `flock` on a file named `.<something>.lock` in the folder (the project's
-.gitignore leaves those out of commits). The system lets it go when its process ends,
-so a run that was killed never leaves a lock behind that the next one waits on.
+A lock is `flock` on a file in the folder (`.lock`, or `.<something>.lock`; the
+project's .gitignore leaves those out of commits). The system lets it go when its
+process ends, so a command that was killed never leaves a lock behind that the next one
+waits on. Where the file system takes no locks (some NFS and FUSE mounts), commands
+run unguarded, with a warning.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .atomic import make_folder
-from .errors import ConfigError
+from .errors import BlockedError, ConfigError
+
+LOCK_FILE = ".lock"
+_held: set[Path] = set()  # the folders this process holds, so it may nest holds
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ else:
 @functools.cache  # once a process
 def _warn_unlocked(reason: str) -> None:
     log.warning(
-        "the project's folders cannot be locked here (%s): run one eval at a time",
+        "the project's folders cannot be locked here (%s): run one command at a time",
         reason,
     )
 
@@ -119,3 +123,33 @@ class SharedLock:
             _release(self._handle)
             os.close(self._handle)
             self._handle = None
+
+
+@contextlib.contextmanager
+def hold_folder(folder: Path, running: str, instead: str) -> Iterator[None]:
+    """Hold `folder` against every other process for as long as the block runs, or
+    raise BlockedError at once: "<folder>: <running> is running here (pid N);
+    <instead>". The lock file holds the holder's pid, for that message. On Windows,
+    whose locks keep others from reading it, the user keeps to one at a time."""
+    key = folder.resolve()
+    if sys.platform == "win32" or key in _held:
+        yield
+        return
+    handle = _open(folder / LOCK_FILE)
+    try:
+        if not _acquire(handle, shared=False, wait=False):
+            holder = os.pread(handle, 64, 0).decode(errors="replace").strip()
+            raise BlockedError(
+                f"{folder}: {running} is running here (pid {holder or 'unknown'});"
+                f" {instead}"
+            )
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        _held.add(key)
+        try:
+            yield
+        finally:
+            _held.discard(key)
+            _release(handle)
+    finally:
+        os.close(handle)
