@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_text_atomic
+from .configfile import validate
 from .errors import BlockedError, ConfigError
 from .gitcmd import Git, nul_list
 from .project import ALLOW_REPLACE, BUNDLED, Pin, Project, write_pin, write_series
@@ -198,10 +199,14 @@ def pin_upstream(
     old = project.load_pin()
     if not url.startswith(BUNDLED) and Path(url).exists():
         url = str(Path(url).resolve())
+    # A provisional pin, checked as upstream.toml's is: the old commit is not in the
+    # new upstream, so its mismatch is expected.
+    provisional = validate(
+        Pin, {**old.model_dump(), "url": url}, where="command line", overridden=["url"]
+    )
     git = ensure_work_repository(project)
-    # Fetch with a provisional pin (the old commit is not in the new upstream).
     with contextlib.suppress(PinMismatchError):
-        fetch(project, old.model_copy(update={"url": url}))
+        fetch(project, provisional)
     commit = resolve_revision(project, revision)
     tree = git.text("rev-parse", f"{commit}^{{tree}}")
     if license_ is None and url == old.url:

@@ -167,6 +167,7 @@ def fetch(
         "--quiet",
         "--prune",
         "--no-write-fetch-head",
+        "--",  # a URL starting with "-" is a path, never an option (--upload-pack=)
         url,
         *refspecs,
         check=False,
@@ -175,7 +176,8 @@ def fetch(
     if result.returncode != 0:
         raise FetchError(f"cannot fetch {pin.url}: {complaints(result)}")
     # Remember the upstream's default branch (`latest`), whatever its name.
-    head = git.run("ls-remote", url, "HEAD", check=False, network=True).stdout.split()
+    listed = git.run("ls-remote", "--", url, "HEAD", check=False, network=True)
+    head = listed.stdout.split()
     if head and git.ok("cat-file", "-e", head[0].decode() + "^{commit}"):
         git.run("update-ref", "refs/remotes/upstream/HEAD", head[0].decode())
     for wanted in (pin.commit, *revisions):
@@ -186,6 +188,7 @@ def fetch(
                 "fetch",
                 "--quiet",
                 "--no-write-fetch-head",
+                "--",
                 url,
                 wanted,
                 check=False,
