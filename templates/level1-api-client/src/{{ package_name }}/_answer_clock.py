@@ -28,19 +28,26 @@ _SocketOption = (
 _SocketOptions = Iterable[_SocketOption]
 
 
+OVERDUE = "the answer took longer than the read timeout"
+
+
 class _Clock:
     def __init__(self, budget: float) -> None:
         self._budget = budget
         self._deadline: float | None = None
 
-    def limit(self, timeout: float | None) -> float | None:
-        """The timeout for the next read: no later than the answer's deadline."""
+    def left(self) -> float:
+        """Seconds left before the deadline; the first call starts the clock."""
         now = time.monotonic()
         if self._deadline is None:
             self._deadline = now + self._budget
-        left = self._deadline - now
+        return self._deadline - now
+
+    def limit(self, timeout: float | None) -> float | None:
+        """The timeout for the next read: no later than the answer's deadline."""
+        left = self.left()
         if left <= 0:
-            raise httpcore.ReadTimeout("the answer took longer than the read timeout")
+            raise httpcore.ReadTimeout(OVERDUE)
         return left if timeout is None else min(timeout, left)
 
 
@@ -59,6 +66,14 @@ def answer_within(request: httpx.Request) -> Iterator[None]:
         yield
     finally:
         _clock.reset(token)
+
+
+def answer_overdue() -> bool:
+    """Whether the answer under way has run past its read timeout. Its clock starts
+    here when no socket read started it: an `http_client` passed in reads through its
+    own transport, so only the body, read chunk by chunk, is bounded there."""
+    clock = _clock.get()
+    return clock is not None and clock.left() <= 0
 
 
 def _limit(timeout: float | None) -> float | None:

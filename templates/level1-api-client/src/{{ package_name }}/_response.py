@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
+from ._answer_clock import OVERDUE, answer_overdue
 from ._config import TEXT_FORMATS
 from ._errors import (
     APIStatusError,
@@ -38,20 +38,15 @@ _DECODE_SLICE_BYTES = 16 * 1024
 class BodyReader:
     """A streamed answer gathered whole, within the size cap and the read timeout.
 
-    httpx's read timeout bounds the wait for each chunk, so a server that trickles
-    a byte at a time would hold a call for ever; here it bounds the whole body, and
-    running over it is a timeout like any other (retried as one). The clients' own
-    connections bound the status line and headers too (`_answer_clock.py`); this
-    check is the one an `http_client` passed in still gets.
+    The read timeout bounds the whole answer (`_answer_clock.py`): each chunk is
+    checked against the same clock as the socket reads, which is what bounds the
+    body when an `http_client` passed in does the reading. Running over it is a
+    timeout like any other (retried as one).
     """
 
     def __init__(self, response: httpx.Response, api_key: str) -> None:
         self._response = response
         self._api_key = api_key
-        read_timeout = response.request.extensions.get("timeout", {}).get("read")
-        self._deadline = (
-            None if read_timeout is None else time.monotonic() + read_timeout
-        )
         self._raw = bytearray()
 
     def add(self, chunk: bytes) -> None:
@@ -65,11 +60,8 @@ class BodyReader:
                 request_id=request_id(self._response, self._api_key),
                 body=body_excerpt(bytes(self._raw[:1024]), self._api_key),
             )
-        if self._deadline is not None and time.monotonic() > self._deadline:
-            raise httpx.ReadTimeout(
-                "the body took longer than the read timeout",
-                request=self._response.request,
-            )
+        if answer_overdue():
+            raise httpx.ReadTimeout(OVERDUE, request=self._response.request)
 
     @property
     def raw(self) -> bytes:
