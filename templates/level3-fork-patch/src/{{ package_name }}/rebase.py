@@ -13,7 +13,6 @@ and its old text is kept in `patches/.dropped/`, which the report and the comman
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shlex
@@ -42,6 +41,7 @@ from .worktree import (
     export_patches,
     fetch,
     partial_apply,
+    read_state,
     refuse_if_dirty,
     resolve_revision,
     unexported_commits,
@@ -99,16 +99,9 @@ class RebaseState:
         path = project.state_dir / STATE_FILE
         if not path.is_file():
             raise ConfigError("no rebase is in progress")
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (UnicodeDecodeError, ValueError, TypeError) as error:
-            # Written atomically, so only a hand's edit or the disk damages it.
-            # upstream.toml and patches/ change only once every patch is through.
-            raise RebaseBlocked(
-                f"{path} is damaged ({error}), so the rebase cannot go on or be given"
-                f" up: delete it, then `{PROG} apply --discard` rebuilds the work tree"
-                " from upstream.toml and patches/"
-            ) from None
+        # upstream.toml and patches/ change only once every patch is through.
+        consequence = ", so the rebase cannot go on or be given up"
+        return read_state(path, lambda data: cls(**data), consequence)
 
 
 @dataclass(frozen=True)

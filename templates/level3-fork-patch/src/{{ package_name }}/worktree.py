@@ -17,8 +17,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .bundled import build_bundled_repository
@@ -53,6 +55,8 @@ from .project import (
     series_patches,
     write_series,
 )
+
+StateT = TypeVar("StateT")
 
 BASE_REF = "refs/patches/upstream-head"
 PREVIOUS_REF = "refs/patches/previous"
@@ -218,21 +222,31 @@ def check_pin(git: Git, pin: Pin) -> None:
         )
 
 
+def read_state(
+    path: Path, build: Callable[[dict[str, Any]], StateT], consequence: str = ""
+) -> StateT:
+    """A JSON object the tool keeps under .work/ (written atomically, so damaged only
+    by a hand's edit or the disk), built into what it records. Damaged: one line
+    saying how to recover, as upstream.toml and patches/ still hold the series."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return build(data)
+    except (UnicodeDecodeError, ValueError, TypeError) as error:
+        raise BlockedError(
+            f"{path} is damaged ({error}){consequence}: delete it, then"
+            f" `{PROG} apply --discard` rebuilds the work tree from upstream.toml and"
+            " patches/"
+        ) from None
+
+
 def _overlay_record(git: Git) -> dict[str, str]:
     """The overlay files `apply` copied into the work tree, and their sha256."""
     path = git.git_dir / OVERLAY_RECORD
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-    except (UnicodeDecodeError, ValueError) as error:
-        raise BlockedError(
-            f"{path} is damaged ({error}): delete it, then `{PROG} apply --discard`"
-            " copies the overlay again"
-        ) from None
-    return {str(key): str(value) for key, value in data.items()}
+    return read_state(path, lambda data: {str(k): str(v) for k, v in data.items()})
 
 
 def _sha256(path: Path) -> str:
