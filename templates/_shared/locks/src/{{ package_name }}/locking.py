@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .atomic import make_folder
+from .atomic import make_folder, os_error_reason
 from .errors import BlockedError, ConfigError
 
 LOCK_FILE = ".lock"
@@ -33,7 +33,7 @@ def _open(path: Path) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
-        raise ConfigError(f"cannot lock {path}: {error.strerror or error}") from None
+        raise ConfigError(f"cannot lock {path}: {os_error_reason(error)}") from None
 
 
 if sys.platform == "win32":  # no shared locks there: every lock is exclusive
@@ -63,7 +63,7 @@ else:
         except BlockingIOError:
             return False
         except OSError as error:  # a file system without locks (some NFS, FUSE)
-            _warn_unlocked((error.strerror or str(error)).lower())
+            _warn_unlocked(os_error_reason(error).lower())
         return True
 
     def _release(handle: int) -> None:
