@@ -73,12 +73,10 @@ def _as_batch(
 def _read_image(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
     from matplotlib.image import imread
 
-    _check_image_size(path)
+    _check_image_size(path)  # also refuses a missing file or one that is no image
     try:
         image = np.asarray(imread(path), dtype=np.float32)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError):  # the pixels past a good header
         raise ConfigError(f"{path}: not an image this program can read") from None
     if image.max() > 1.0:  # 8-bit JPEG: 0..255
         image = image / 255.0
