@@ -12,21 +12,13 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import httpcore
 import httpx
-
-# httpcore's own spelling of a socket option, for setsockopt.
-_SocketOption = (
-    tuple[int, int, int]
-    | tuple[int, int, bytes | bytearray]
-    | tuple[int, int, None, int]
-)
-_SocketOptions = Iterable[_SocketOption]
-
 
 OVERDUE = "the answer took longer than the read timeout"
 
@@ -100,26 +92,12 @@ class _Backend(httpcore.NetworkBackend):
     def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self._inner = inner
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: _SocketOptions | None = None,
-    ) -> httpcore.NetworkStream:
-        inner = self._inner.connect_tcp(
-            host, port, timeout, local_address, socket_options
-        )
-        return _Stream(inner)
+    # Connecting is the inner backend's, arguments and all; only the stream is wrapped.
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_tcp(*args, **kwargs))
 
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: _SocketOptions | None = None,
-    ) -> httpcore.NetworkStream:
-        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_unix_socket(*args, **kwargs))
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -155,26 +133,14 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
         self._inner = inner
 
     async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: _SocketOptions | None = None,
+        self, *args: Any, **kwargs: Any
     ) -> httpcore.AsyncNetworkStream:
-        inner = await self._inner.connect_tcp(
-            host, port, timeout, local_address, socket_options
-        )
-        return _AsyncStream(inner)
+        return _AsyncStream(await self._inner.connect_tcp(*args, **kwargs))
 
     async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: _SocketOptions | None = None,
+        self, *args: Any, **kwargs: Any
     ) -> httpcore.AsyncNetworkStream:
-        inner = await self._inner.connect_unix_socket(path, timeout, socket_options)
-        return _AsyncStream(inner)
+        return _AsyncStream(await self._inner.connect_unix_socket(*args, **kwargs))
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
