@@ -150,19 +150,12 @@ def parse_patch(data: bytes) -> PatchInfo:
     if not PATCH_START.match(data):
         raise ValueError("does not start like a `git format-patch --zero-commit` file")
     head, body = _header_and_body(data)
-    subject_lines: list[str] = []
-    for line in head:
-        if line.startswith("Subject:"):
-            subject_lines = [line.removeprefix("Subject:").strip()]
-        elif subject_lines and line.startswith((" ", "\t")):
-            subject_lines.append(line.strip())
-        elif subject_lines:
-            break
-    if not subject_lines or not subject_lines[0]:
+    subject = _header(head, "Subject")
+    if not subject:
         raise ValueError("has no Subject: header")
     # `git am` takes the author from here and refuses a commit without an address.
-    authors = [line for line in head if line.startswith("From:")]
-    if not authors or "@" not in authors[0]:
+    # format-patch folds a long `From:` (a long or accented name) before the address.
+    if "@" not in _header(head, "From"):
         raise ValueError("has no From: header with the author's e-mail address")
     message: list[str] = []
     files: list[str] = []
@@ -181,7 +174,20 @@ def parse_patch(data: bytes) -> PatchInfo:
             files.append(path)
     if not files:
         raise ValueError("changes no file")
-    return PatchInfo(_decoded(" ".join(subject_lines)), message, files)
+    return PatchInfo(_decoded(subject), message, files)
+
+
+def _header(head: list[str], name: str) -> str:
+    """The first `name:` header of a patch, its folded continuation lines unfolded."""
+    lines: list[str] = []
+    for line in head:
+        if not lines and line.startswith(f"{name}:"):
+            lines = [line.removeprefix(f"{name}:").strip()]
+        elif lines and line.startswith((" ", "\t")):
+            lines.append(line.strip())
+        elif lines:
+            break
+    return " ".join(lines)
 
 
 def _decoded(subject: str) -> str:
