@@ -40,6 +40,7 @@ from .worktree import (
     refuse_if_dirty,
     refuse_other_base,
     refuse_partial,
+    refuse_rebase_under_way,
     refuse_unsaved_patch_edits,
     status,
     write_export,
@@ -86,6 +87,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     project = _project(args)
+    refuse_rebase_under_way(project, "export")
     refuse_partial(project, "export")
     refuse_other_base(project, "export")
     exported = export_patches(project)

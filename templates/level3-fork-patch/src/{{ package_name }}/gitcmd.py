@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .atomic import write_text_atomic
-from .errors import Error
+from .errors import BlockedError, Error
 
 # Highest-precedence attributes for every path: no conversions, no textconv or diff
 # drivers, the built-in hunk headers.
@@ -91,6 +92,15 @@ log = logging.getLogger(__name__)
 
 class GitError(Error):
     """A git command failed; the message quotes git's last line of complaint."""
+
+
+class LockedRepositoryError(BlockedError):
+    """A git lock file is in the way: left by a git that was killed, or held by a
+    git running now. Only the user can tell which, so nothing deletes it."""
+
+
+# How git refuses when another git holds (or a killed one left) a lock file.
+LOCK_EXISTS = re.compile(r"Unable to create '(.+\.lock)': File exists")
 
 
 # The variables a network call keeps: how to reach and log in to the upstream.
@@ -191,6 +201,16 @@ class Git:
             )
         except FileNotFoundError:
             raise GitError("git is not installed (or not on PATH)") from None
+        if result.returncode != 0:
+            # Before `check`: a caller that reads a failure as "the patch does not
+            # apply" must not read a lock file that way.
+            locked = LOCK_EXISTS.search(result.stderr.decode("utf-8", "replace"))
+            if locked:
+                raise LockedRepositoryError(
+                    f"git {args[0]}: {locked.group(1)} exists: a git command was"
+                    f" killed there, or one is running in {self.cwd} now; when none"
+                    " is, delete the file and run the command again"
+                )
         if check and result.returncode != 0:
             raise GitError(f"git {args[0]} failed: {last_line(result)}")
         return result

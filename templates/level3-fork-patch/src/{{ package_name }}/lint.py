@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .configfile import read_text
 from .errors import ConfigError
 from .patchfile import (
     NUMBERED,
@@ -110,7 +111,7 @@ def _attribute_problems(project: Project) -> list[str]:
     path = project.root / ".gitattributes"
     found: dict[str, set[str]] = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in read_text(path).splitlines():
             parts = line.split()
             if parts and not parts[0].startswith("#"):
                 found.setdefault(parts[0], set()).update(parts[1:])

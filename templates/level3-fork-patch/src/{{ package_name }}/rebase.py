@@ -29,6 +29,7 @@ from .worktree import (
     BASE_REF,
     BRANCH,
     PREVIOUS_REF,
+    REBASE_STATE,
     DirtyTreeError,
     _failed_file,
     _remove_overlay_copies,
@@ -56,7 +57,7 @@ EMPTY = "empty_now_upstream"
 SKIPPED = "skipped"
 RESOLVED = "conflict_resolved"
 NOT_TRIED = "not_tried"
-STATE_FILE = "rebase.json"
+STATE_FILE = REBASE_STATE
 DEFAULT_REPORT = "rebase-report.json"
 # Statuses of a patch that ends with no commit, so leaves the series.
 LEAVES_SERIES = (EMPTY, SKIPPED)
@@ -90,6 +91,11 @@ class RebaseState:
     conflicted: list[str] = field(default_factory=list)
     # Set once every patch is through and the pin and patches/ start to change.
     finishing: bool = False
+    # Set once the work tree is on `onto`. The state is saved before that, so a
+    # kill while switching leaves a rebase to continue or abort, never a work tree
+    # whose new upstream commits `export` would take for the user's. (A state saved
+    # by a release before this field existed was saved after the switch.)
+    switched: bool = True
 
     def save(self, project: Project) -> None:
         write_json_atomic(project.state_dir / STATE_FILE, self.__dict__, sort_keys=True)
@@ -199,20 +205,27 @@ def start(
     fetch(project, revisions=(revision,) if _looks_like_id(revision) else ())
     onto = resolve_revision(project, revision)
     patches = checked_patches(project)
-    _remove_overlay_copies(project, git)
-    previous_head = git.rev("HEAD") or pin.commit
-    git.run("update-ref", PREVIOUS_REF, previous_head)
-    git.run("checkout", "--quiet", "--force", "-B", BRANCH, onto)
-    git.run("update-ref", BASE_REF, onto)
     state = RebaseState(
         onto=onto,
         previous=pin.commit,
-        previous_head=previous_head,
+        previous_head=git.rev("HEAD") or pin.commit,
         names=[name for name, _ in patches],
         report=str(report.resolve()) if report else "",
+        switched=False,
     )
     state.save(project)
+    _switch(project, git, state)
     return _run(project, state, dict(patches), progress)
+
+
+def _switch(project: Project, git: Git, state: RebaseState) -> None:
+    """Put the work tree on `onto`, the commits it held kept at PREVIOUS_REF."""
+    _remove_overlay_copies(project, git)
+    git.run("update-ref", PREVIOUS_REF, state.previous_head)
+    git.run("checkout", "--quiet", "--force", "-B", BRANCH, state.onto)
+    git.run("update-ref", BASE_REF, state.onto)
+    state.switched = True
+    state.save(project)
 
 
 def _looks_like_id(revision: str) -> bool:
@@ -379,7 +392,9 @@ def _resume(
         git.run("am", "--abort", check=False)
         if am_in_progress(git):
             git.run("am", "--quit", check=False)
-    if state.current and state.current not in state.statuses and state.before:
+    if not state.switched:
+        _switch(project, git, state)
+    elif state.current and state.current not in state.statuses and state.before:
         git.run("reset", "--quiet", "--hard", state.before)
     log.info("rebase: resuming an interrupted rebase onto %s", state.onto[:12])
     data = dict(checked_patches(project))

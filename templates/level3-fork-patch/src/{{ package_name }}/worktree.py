@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .bundled import build_bundled_repository
 from .commandline import PROG
+from .configfile import read_text
 from .errors import BlockedError, ConfigError, Error, ServiceError
 from .gitcmd import (
     Git,
@@ -58,6 +60,8 @@ from .project import (
 
 StateT = TypeVar("StateT")
 
+log = logging.getLogger(__name__)
+
 BASE_REF = "refs/patches/upstream-head"
 PREVIOUS_REF = "refs/patches/previous"
 EXPORTED_REF = "refs/patches/exported"
@@ -67,6 +71,8 @@ FETCHED_PREFIX = "refs/patches/fetched/"
 OVERLAY_RECORD = "fork-overlay.json"
 # Present while the work tree holds only part of the series (an `apply` that stopped).
 PARTIAL_RECORD = "fork-partial-apply.json"
+# In .work/ while a rebase is under way, from before it changes anything.
+REBASE_STATE = "rebase.json"
 EXCLUDE_MARK = "# overlay files copied by the fork tooling (rewritten by apply)"
 
 # Flags that make format-patch output independent of git's defaults and user config.
@@ -275,11 +281,27 @@ def am_in_progress(git: Git) -> bool:
     return (git.git_dir / "rebase-apply").exists()
 
 
+def rebase_under_way(project: Project) -> bool:
+    return (project.state_dir / REBASE_STATE).is_file()
+
+
+def refuse_rebase_under_way(project: Project, action: str) -> None:
+    """Refuse to apply or export over a rebase: its work tree is on its way to
+    another upstream commit, which only the rebase itself may export."""
+    if rebase_under_way(project):
+        raise DirtyTreeError(
+            f"{action}: a rebase is under way: `rebase --continue`, `rebase --skip`"
+            " or `rebase --abort` first; nothing was done"
+        )
+
+
 def refuse_if_dirty(project: Project, action: str) -> None:
     git = work_git(project)
     if (project.work_tree / ".git").is_dir() and am_in_progress(git):
-        if (project.state_dir / "rebase.json").is_file():
+        if rebase_under_way(project):
             how = "`rebase --continue`, `rebase --skip` or `rebase --abort`"
+        elif partial_apply(project) is not None:
+            how = "`apply --discard` gives up the one an interrupted `apply` left"
         else:
             how = f"`git -C {project.work_tree} am --continue` or `am --abort`"
         raise DirtyTreeError(
@@ -291,9 +313,17 @@ def refuse_if_dirty(project: Project, action: str) -> None:
         shown = ", ".join(line[3:] for line in dirty[:5]) + (
             " ..." if len(dirty) > 5 else ""
         )
+        partial = partial_apply(project)
+        if partial is not None:
+            what = (
+                f"the series is applied there only in part ({partial}):"
+                " `apply --discard` sets them aside in git's stash and applies it"
+            )
+        else:
+            what = "commit them (then `export`) or discard them first"
         raise DirtyTreeError(
             f"{action}: {project.work_tree} has uncommitted changes ({shown}):"
-            " commit them (then `export`) or discard them first; nothing was done"
+            f" {what}; nothing was done"
         )
 
 
@@ -314,13 +344,24 @@ def overlay_files(project: Project) -> list[str]:
         return []
     files = []
     for path in sorted(project.overlay_dir.rglob("*")):
-        relative = path.relative_to(project.overlay_dir).as_posix()
-        if (
-            path.is_file()
-            and relative != ALLOW_REPLACE
-            and "__pycache__" not in path.parts
-        ):
-            files.append(relative)
+        relative = path.relative_to(project.overlay_dir)
+        if "__pycache__" in relative.parts:
+            continue
+        # Copied into .git/, a file would be git's own settings or hooks, run by
+        # every later git command in the work tree.
+        if any(part.lower() == ".git" for part in relative.parts):
+            raise ConfigError(
+                f"overlay/{relative.as_posix()}: .git is git's own folder, not the"
+                " application's: remove it from overlay/"
+            )
+        # Followed, a link would copy whatever it points at into the work tree.
+        if path.is_symlink():
+            raise ConfigError(
+                f"overlay/{relative.as_posix()} is a symbolic link: the overlay holds"
+                " files; put the file itself there, or add the link with a patch"
+            )
+        if path.is_file() and relative.as_posix() != ALLOW_REPLACE:
+            files.append(relative.as_posix())
     return files
 
 
@@ -328,7 +369,7 @@ def allowed_replacements(project: Project) -> set[str]:
     path = project.overlay_dir / ALLOW_REPLACE
     if not path.is_file():
         return set()
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     return {
         line.strip()
         for line in lines
@@ -492,6 +533,7 @@ def apply(
     they stay reachable at refs/patches/previous. `progress` is the bar's `enabled`
     (None: on a terminal).
     """
+    refuse_rebase_under_way(project, "apply")
     pin = project.load_pin()
     patches = checked_patches(project)
     git = work_git(project)
@@ -502,6 +544,8 @@ def apply(
             f"the pinned commit {pin.commit[:12]} is not fetched: run `fetch` first"
         )
     check_pin(git, pin)
+    if discard and partial_apply(project) is not None:
+        _clear_interrupted_apply(project, git)
     refuse_if_dirty(project, "apply")
     unexported = [] if discard else unexported_commits(project)
     if unexported:
@@ -555,6 +599,24 @@ def apply(
     result.overlay = copy_overlay(project, git)
     result.kept = head if discard and head and head != base else None
     return result
+
+
+def _clear_interrupted_apply(project: Project, git: Git) -> None:
+    """Give up what an `apply` killed midway left: its `git am` session, and files its
+    checkout wrote in part. Those are stashed, not deleted: they may hold edits."""
+    if am_in_progress(git):
+        git.run("am", "--abort", check=False)
+        if am_in_progress(git):
+            git.run("am", "--quit", check=False)
+    if git.run("status", "--porcelain", "--untracked-files=all").stdout.strip():
+        message = "uncommitted changes that apply --discard found after an interruption"
+        git.run("stash", "push", "--quiet", "--include-untracked", "-m", message)
+        log.warning(
+            "apply --discard: the uncommitted changes in %s are kept in its git"
+            " stash (`git -C %s stash show -p` shows them)",
+            project.work_tree,
+            project.work_tree,
+        )
 
 
 def _write_partial(git: Git, why: str) -> None:
@@ -800,7 +862,7 @@ def status(project: Project) -> Status:
             count = int(git.text("rev-list", "--count", f"{base}..HEAD"))
             state = "dirty" if dirty_paths(project) or am_in_progress(git) else "clean"
             partial = partial_apply(project)
-            if (project.state_dir / "rebase.json").is_file():
+            if rebase_under_way(project):
                 note = "a rebase is under way: `rebase --continue`, --skip or --abort"
             elif base != pin.commit:
                 state = "other base"

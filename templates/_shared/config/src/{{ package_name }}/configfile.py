@@ -168,20 +168,27 @@ def not_a_file(path: Path, kind: str = "file") -> str | None:
     return f"no such {kind}"
 
 
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file's values; every way that can fail is one ConfigError line."""
+def read_text(path: str | Path) -> str:
+    """A settings file's text; every way reading it can fail is one ConfigError line."""
     path = Path(path)
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{shown}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{shown}: is a folder, not a settings file") from None
     except OSError as error:
         raise ConfigError(f"{shown}: cannot read ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{shown}: not UTF-8 text") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {error.start})") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's values; every way that can fail is one ConfigError line."""
+    path = Path(path)
+    shown = display_path(path)
+    text = read_text(path)
     try:
         return parse_yaml(text)
     except DuplicateKeyError as error:
