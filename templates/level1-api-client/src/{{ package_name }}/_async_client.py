@@ -25,6 +25,7 @@ from ._request import (
     Timeout,
     attempt_options,
     tls_context,
+    upload_limit,
 )
 from ._response import BodyReader
 from .http_retry import RetryPolicy
@@ -144,7 +145,7 @@ class AsyncClient(BaseClient):
         `extra_headers` are sent with this call only; `retry_policy`, given, is this
         call's instead of the client's.
         """
-        audio = await asyncio.to_thread(read_audio, file)
+        audio = await asyncio.to_thread(read_audio, file, upload_limit(self.provider))
         options, response_format = self._request_options(
             audio,
             model=model,

@@ -17,6 +17,7 @@ from ._config import (
     DEFAULT_MODELS,
     ResponseFormat,
     TimestampGranularity,
+    check_timeout,
     checked_headers,
     resolve_settings,
 )
@@ -63,6 +64,7 @@ class BaseClient:
         wait_for_model: bool,
     ) -> None:
         settings = resolve_settings(api_key, base_url, provider)
+        check_timeout(timeout)
         if wait_for_model and settings.provider != "huggingface":
             raise ConfigurationError(
                 "wait_for_model goes with the huggingface wire format only: OpenAI "
@@ -100,6 +102,8 @@ class BaseClient:
     ) -> tuple[dict[str, Any], ResponseFormat]:
         """One call's request (see `_request.request_options`), with this client's
         settings filling in what the call leaves out."""
+        if not isinstance(timeout, NotGiven):
+            check_timeout(timeout)
         return request_options(
             audio,
             api_key=self._api_key,

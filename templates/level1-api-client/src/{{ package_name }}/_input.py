@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import IO
 
-from ._errors import AudioInputError
+from ._errors import AudioInputError, AudioTooLargeError
 
 FileContent = bytes | IO[bytes]
 AudioInput = (
@@ -80,8 +80,11 @@ def sniff_content_type(head: bytes) -> str | None:
     return None
 
 
-def read_audio(file: AudioInput) -> AudioFile:
-    """Read any accepted input into an AudioFile; AudioInputError if it cannot be."""
+def read_audio(file: AudioInput, limit: Limit | None = None) -> AudioFile:
+    """Read any accepted input into an AudioFile; AudioInputError if it cannot be.
+
+    A file on disk over `limit` is refused by its size, before it is read: a
+    file of gigabytes would otherwise fill memory first."""
     content_type: str | None = None
     filename: str | None
     if isinstance(file, tuple):
@@ -98,13 +101,16 @@ def read_audio(file: AudioInput) -> AudioFile:
         filename, content = None, bytes(file)
     elif isinstance(file, str | os.PathLike):
         path = os.fspath(file)
-        filename, content = os.path.basename(path), _read_path(path)
+        filename, content = os.path.basename(path), _read_path(path, limit)
     else:
         name = getattr(file, "name", None)
         filename = os.path.basename(name) if isinstance(name, str) else None
         content = _read(file)
     if not content_type and filename:
         content_type = AUDIO_TYPES.get(os.path.splitext(filename)[1].lower())
+    if not content:
+        # A service answers an empty upload with an error about the format.
+        raise AudioInputError(f"{filename or 'the audio'} is empty: no audio to send")
     content_type = content_type or sniff_content_type(content[:16]) or UNKNOWN_TYPE
     filename = filename or "audio"
     if os.path.splitext(filename)[1].lower() not in AUDIO_TYPES:
@@ -128,9 +134,30 @@ def check_nameable(audio: AudioFile) -> None:
     )
 
 
-def _read_path(path: str) -> bytes:
+@dataclass(frozen=True)
+class Limit:
+    """The most bytes a service takes in one request, and the service's name."""
+
+    size: int
+    service: str
+
+    def check(self, filename: str, size: int) -> None:
+        if size > self.size:
+            raise AudioTooLargeError(
+                f"{filename} is {size / 1e6:.1f} MB ({size} bytes); the "
+                f"{self.service} service takes at most {self.size} bytes "
+                f"({self.size / 2**20:g} MB): "
+                "compress it (mono, a lower bit rate) or split it",
+                size=size,
+                limit=self.size,
+            )
+
+
+def _read_path(path: str, limit: Limit | None) -> bytes:
     try:
         with open(path, "rb") as handle:
+            if limit is not None:
+                limit.check(os.path.basename(path), os.fstat(handle.fileno()).st_size)
             return handle.read()
     except FileNotFoundError:
         raise AudioInputError(f"no such file: {path}") from None

@@ -29,8 +29,8 @@ from ._config import (
     TimestampGranularity,
     check_header_value,
 )
-from ._errors import AudioTooLargeError, ConfigurationError, safe_headers
-from ._input import AudioFile, check_nameable
+from ._errors import ConfigurationError, safe_headers
+from ._input import AudioFile, Limit, check_nameable
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +186,12 @@ def choose_response_format(
     return "verbose_json" if model in VERBOSE_MODELS else "json"
 
 
-def _check_size(audio: AudioFile, provider: Provider) -> None:
+def upload_limit(provider: Provider) -> Limit | None:
     limit = UPLOAD_LIMITS[provider]
-    if limit is not None and len(audio.content) > limit:
-        size = len(audio.content)
-        raise AudioTooLargeError(
-            f"{audio.filename} is {size / 1e6:.1f} MB ({size} bytes); the "
-            f"{provider} service takes at most {limit} bytes "
-            f"({limit / 2**20:g} MB): "
-            "compress it (mono, a lower bit rate) or split it",
-            size=size,
-            limit=limit,
-        )
+    return None if limit is None else Limit(limit, provider)
+
+
+def _check_size(audio: AudioFile, provider: Provider) -> None:
+    limit = upload_limit(provider)
+    if limit is not None:
+        limit.check(audio.filename, len(audio.content))

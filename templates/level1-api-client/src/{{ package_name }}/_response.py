@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,8 @@ from .types import Transcription, parse_transcription
 # timestamps for hours of audio is a few MB, so more is a fault, and reading on
 # would only fill memory.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# `\ud800` to `\udfff` escaped in JSON: half a surrogate pair, or a whole one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Decoding goes in slices this long, so a compressed body that inflates a
 # thousandfold is stopped at the cap, not after it has filled memory.
 _DECODE_SLICE_BYTES = 16 * 1024
@@ -257,9 +260,21 @@ def _json(body: bytes) -> Any:
     """The body's JSON value; nesting too deep for Python's parser is a ValueError,
     like any other body that is no JSON this client reads."""
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    # JSON may escape half of a UTF-16 pair alone (\ud800): a string that no UTF-8
+    # text can hold, which would fail only when the result is printed or saved.
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise NotText("holds half a UTF-16 surrogate pair: no text") from None
+    return value
+
+
+class NotText(ValueError):
+    """JSON whose strings are not all text."""
 
 
 def _describe(error: ValueError, provider: str) -> str:
@@ -271,4 +286,6 @@ def _describe(error: ValueError, provider: str) -> str:
         return f"does not fit the {provider} format: {where}: {first['msg']}{more}"
     if isinstance(error, UnicodeDecodeError):
         return "is not UTF-8 text"
+    if isinstance(error, NotText):
+        return str(error)
     return f"is not JSON ({error})"

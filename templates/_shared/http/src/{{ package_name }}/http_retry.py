@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,12 +116,13 @@ def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _number(text: str | None) -> float | None:
-    if text is None:
+    # Digits and a decimal point only: float() would also take "1_0", "nan" or "1e3".
+    if text is None or not _DECIMAL.fullmatch(text.strip()):
         return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    return float(text)
+
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def _wait(text: str | None) -> float | None:
