@@ -173,10 +173,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"             {result.note}")
     print(f"patches      {len(result.patches)}")
     for position, patch in enumerate(result.patches, start=1):
-        print(f"  {position}. {patch.name}: {patch.subject}  [{patch.upstream_status}]")
+        subject = _one_line(patch.subject)
+        print(f"  {position}. {patch.name}: {subject}  [{patch.upstream_status}]")
         for path in patch.files:
-            print(f"       {path}")
+            print(f"       {_one_line(path)}")
     return 0
+
+
+def _one_line(text: str) -> str:
+    """`text` as is, or quoted with escapes where it holds a line break or control
+    character (a file name may), so each entry keeps to its line."""
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:

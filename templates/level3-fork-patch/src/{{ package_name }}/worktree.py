@@ -903,7 +903,12 @@ def resolve_revision(project: Project, revision: str) -> str:
             commit = git.rev(f"{candidate}^{{commit}}")
             if commit:
                 return commit
-        raise ConfigError("'latest': the fetched upstream has no default branch")
+        if not git.text("for-each-ref", "--count=1", "refs/remotes/upstream/"):
+            raise ConfigError("'latest': the upstream has no commits to pin")
+        raise ConfigError(
+            "'latest': the fetched upstream has no default branch (HEAD, main or"
+            " master): name a branch, tag or commit instead"
+        )
     # `HEAD` is the work tree's; the upstream's default branch is `latest`.
     if revision.startswith(("refs/tags/", "refs/remotes/upstream/")):
         candidates = [revision]
