@@ -208,6 +208,15 @@ def fetch(
             if fetched.returncode == 0 and commit:
                 git.run("update-ref", f"{FETCHED_PREFIX}{commit}", commit)
     check_pin(git, pin)
+    if not _in_upstream(git, pin.commit):
+        # Kept from an earlier fetch: this clone still has it, a fresh one cannot.
+        log.warning(
+            "%s no longer has the pinned commit %s on a branch or tag (history"
+            " rewritten?): a fresh clone cannot fetch it; `rebase --onto` a commit"
+            " it has",
+            pin.url,
+            pin.commit[:12],
+        )
     return pin.commit
 
 
