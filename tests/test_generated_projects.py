@@ -128,8 +128,9 @@ def test_generated_project_runs_on_the_oldest_and_newest_python(
     main_job(level)(project, bin_dir, {"package_name": "edge_python"})
 
 
-# The longest names a user is likely to pick: imports of the package then no longer fit
-# on one line, and ruff would rewrap them unless the template wrote them wrappable.
+# The longest package name the template takes (42 characters): imports of the package
+# then no longer fit on one line, and ruff would rewrap them unless the template wrote
+# them wrappable.
 LONG_NAMES = {"project_name": "acme-speech-research-platform-client-tools"}
 
 

@@ -37,6 +37,8 @@ def refusal(template_folder: Path, tmp_path: Path, **answers: object) -> str:
         ({"package_name": "2fast"}, "not a valid package name"),
         ({"package_name": "My_Package"}, "not a valid package name"),
         ({"package_name": "has-dash"}, "not a valid package name"),
+        ({"package_name": "a" * 43}, "is 43 characters long: use at most 42"),
+        ({"project_name": "a-very-long-project-name-for-wrapping-checks"}, "at most 42"),
         ({"package_name": "class"}, "is a Python keyword"),
         ({"package_name": "json"}, "is a standard-library module"),
         ({"package_name": "asyncio"}, "is a standard-library module"),
