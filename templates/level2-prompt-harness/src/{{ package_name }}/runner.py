@@ -8,7 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from .assertions import CheckError, GradeContext, apply_transform, grade, weigh
+from .assertions import (
+    CheckError,
+    GradeContext,
+    UserCodeError,
+    apply_transform,
+    grade,
+    weigh,
+)
 from .cache import ResponseCache
 from .config import Config, ProviderProfile, recordings_collision
 from .errors import ConfigError
@@ -292,6 +299,8 @@ class Runner:
                 context.transformed = apply_transform(case.transform, context)
             except CheckError as exc:
                 result.error = f"the case's transform: {exc}"
+                if isinstance(exc, UserCodeError):
+                    result.outcome = FAILED
                 return result
         for assertion in case.assertions:
             result.assertions.append(await grade(assertion, context))
@@ -306,6 +315,8 @@ def _score(result: CaseResult, threshold: float) -> None:
     result.score, reached = weigh(result.assertions, threshold)
     if errors:
         result.error = "; ".join(errors)
+        if all(a.raised for a in result.assertions if a.error):
+            result.outcome = FAILED  # your own check raised: no service to blame
     elif reached:
         result.outcome = PASSED
     else:

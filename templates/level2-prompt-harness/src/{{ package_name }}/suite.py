@@ -41,7 +41,7 @@ from .assertions import (
     Assertion,
     ParseContext,
     Transform,
-    load_reference,
+    load_transform,
     parse_assertion,
 )
 from .config import Config, ProviderProfile
@@ -499,11 +499,9 @@ class _SuiteLoader:
         reference = raw_case.get("transform")
         if reference is not None:
             try:
-                transform = load_reference(
-                    str(reference), self.parse_context, "get_transform"
-                )
+                transform = load_transform(reference, self.parse_context)
             except ValueError as exc:
-                self.problem(where, f"transform: {exc}")
+                self.problem(where, str(exc))
         return Case(
             case_id,
             str(description),

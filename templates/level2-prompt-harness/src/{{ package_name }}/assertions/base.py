@@ -8,8 +8,9 @@
 is the whole of a type: the decorator registers it, `prepare` checks its `value` when
 the suite loads (so a typo stops the run before any API call), and the function
 returns (held, reason). `not-<type>` exists where `negatable` says so. A check raises
-CheckError when it cannot be made (a judge reply that cannot be read, a Python check
-that raised): the case is then errored, never passed. It raises Skip when it does not
+CheckError when it cannot be made (a judge reply that cannot be read): the case is then
+errored, never passed; UserCodeError when your own code (a Python check, a transform)
+raised: the case then fails, with the error. It raises Skip when it does not
 apply (a cost limit for a provider with no prices): the assertion then counts for
 nothing, and the report says why. The types themselves live in this package's other
 modules, one per family.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -53,6 +55,12 @@ class CheckError(Error):
     """The check could not be made: the case is errored, never passed."""
 
 
+class UserCodeError(CheckError):
+    """Your own Python check or transform raised, or returned what it may not: the
+    case fails (exit 1) with the error. No service is to blame, so it is not among
+    the cases that got no verdict (exit 3), and it is never a pass."""
+
+
 class Skip(Exception):
     """The check does not apply to this call; the message says why."""
 
@@ -83,6 +91,7 @@ class AssertionResult:
     error: str | None = None
     skipped: bool = False
     metric: str = ""
+    raised: bool = False  # the error is a UserCodeError: the case fails
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -221,6 +230,12 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def is_finite(value: Any) -> TypeGuard[int | float]:
+    """A number a suite may give: NaN compares false with every limit, so it passed
+    `< 0` checks, then broke results.json, which holds no NaN or infinity."""
+    return is_number(value) and math.isfinite(value)
+
+
 def short(text: Any, limit: int = 80) -> str:
     text = text if isinstance(text, str) else json.dumps(text)
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
@@ -248,7 +263,7 @@ def text_value(raw: dict[str, Any], context: ParseContext) -> Prepared:
 
 def limit_value(raw: dict[str, Any], context: ParseContext) -> Prepared:
     value = raw.get("value")
-    if not is_number(value) or value < 0:
+    if not is_finite(value) or value < 0:
         raise ValueError(f"'value' must be a number >= 0, got {value!r}")
     return float(value), {}
 
@@ -358,19 +373,25 @@ def load_reference(reference: str, context: ParseContext, default: str) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def _transform(raw: dict[str, Any], context: ParseContext) -> Transform | None:
-    reference = raw.get("transform")
-    if reference is None:
-        return None
+def load_transform(reference: Any, context: ParseContext) -> Transform:
+    """The function a `transform` (of an assertion or a case) names."""
     if not isinstance(reference, str) or not (
         reference.startswith("file://") or PYTHON_REFERENCE.fullmatch(reference)
     ):
         raise ValueError(
-            f"'transform' must name Python code, file://transform.py[:function] or"
-            f" module:function, got {reference!r} (JavaScript does not run here)"
+            "'transform' must be file://transform.py[:function] or module:function,"
+            f" got {reference!r} (inline Python or JavaScript does not run here)"
         )
-    function: Transform = load_reference(reference, context, "get_transform")
+    try:
+        function: Transform = load_reference(reference, context, "get_transform")
+    except ValueError as exc:
+        raise ValueError(f"transform: {exc}") from None
     return function
+
+
+def _transform(raw: dict[str, Any], context: ParseContext) -> Transform | None:
+    reference = raw.get("transform")
+    return None if reference is None else load_transform(reference, context)
 
 
 def apply_transform(
@@ -382,7 +403,7 @@ def apply_transform(
             code_output(context), {"vars": context.variables, "prompt": prompt}
         )
     except USER_CODE_FAILURES as exc:
-        raise CheckError(f"transform raised {type(exc).__name__}: {exc}") from None
+        raise UserCodeError(f"transform raised {type(exc).__name__}: {exc}") from None
     return returned if isinstance(returned, str) else compact_json(returned)
 
 
@@ -418,7 +439,7 @@ def parse_assertion(raw: Any, context: ParseContext) -> Assertion:
             f" allowed: {', '.join(sorted(allowed))}"
         )
     weight = raw.get("weight", 1)
-    if not is_number(weight) or weight < 0:
+    if not is_finite(weight) or weight < 0:
         raise ValueError(f"{name}: 'weight' must be a number >= 0, got {weight!r}")
     description = raw.get("description", "")
     if not isinstance(description, str):
@@ -461,8 +482,9 @@ async def grade(assertion: Assertion, context: GradeContext) -> AssertionResult:
             label, True, weight, f"skipped: {skip}", skipped=True, metric=metric
         )
     except CheckError as exc:
+        raised = isinstance(exc, UserCodeError)
         return AssertionResult(
-            label, False, weight, str(exc), error=str(exc), metric=metric
+            label, False, weight, str(exc), error=str(exc), metric=metric, raised=raised
         )
     held, reason = verdict
     passed = held != assertion.negate
@@ -495,7 +517,8 @@ async def assert_set(assertion: Assertion, context: GradeContext) -> Verdict:
     results = [await grade(child, context) for child in assertion.value]
     errors = [f"{r.label}: {r.error}" for r in results if r.error]
     if errors:
-        raise CheckError("; ".join(errors))
+        own = all(r.raised for r in results if r.error)
+        raise (UserCodeError if own else CheckError)("; ".join(errors))
     score, held = weigh(results, assertion.extra["threshold"])
     failed = [f"{r.label} ({r.reason})" for r in results if not r.passed]
     detail = f"; failed: {'; '.join(failed)}" if failed else ""

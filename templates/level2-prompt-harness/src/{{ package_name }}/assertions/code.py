@@ -11,10 +11,10 @@ from ..providers.python_function import USER_CODE_FAILURES
 from .base import (
     PYTHON_REFERENCE,
     Assertion,
-    CheckError,
     GradeContext,
     ParseContext,
     Prepared,
+    UserCodeError,
     Verdict,
     assertion_type,
     code_output,
@@ -87,7 +87,7 @@ def python_verdict(returned: Any, name: str, threshold: float | None) -> Verdict
         if threshold is not None and is_number(score) and score < threshold:
             held = False
         return held, str(returned.get("reason") or f"{name} returned {held}")
-    raise CheckError(
+    raise UserCodeError(
         f"{name} returned {returned!r}; expected a bool, (bool, reason), a score"
         " or {pass, score, reason}"
     )
@@ -111,5 +111,5 @@ def python(assertion: Assertion, context: GradeContext) -> Verdict:
     try:
         returned = assertion.extra["function"](code_output(context), check_context)
     except USER_CODE_FAILURES as exc:
-        raise CheckError(f"{name} raised {type(exc).__name__}: {exc}") from None
+        raise UserCodeError(f"{name} raised {type(exc).__name__}: {exc}") from None
     return python_verdict(returned, name, assertion.extra["threshold"])

@@ -228,12 +228,15 @@ def expand_vars(variables: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def flat_assertions(assertions: list[Any]) -> list[dict[str, Any]]:
-    """The assertions, with those inside each assert-set."""
+    """The assertions, with those inside each assert-set; those of another shape
+    are left out (the suite loader says what is wrong with them)."""
     flat = []
     for assertion in assertions:
-        if isinstance(assertion, dict):
+        if isinstance(assertion, dict) and isinstance(assertion.get("type"), str):
             flat.append(assertion)
-            flat.extend(flat_assertions(assertion.get("assert") or []))
+            children = assertion.get("assert")
+            if isinstance(children, list):
+                flat.extend(flat_assertions(children))
     return flat
 
 

@@ -53,6 +53,14 @@ from .notation import (
     resolve_variables,
 )
 
+# What promptfoo gives these fields: (the type, what the message asks for).
+_SHAPES: dict[str, tuple[type, str]] = {
+    "vars": (dict, "a mapping of variable names to values"),
+    "assert": (list, "a list of assertions"),
+    "options": (dict, "a mapping such as {transform: ..., provider: ...}"),
+    "assertionTemplates": (dict, "a mapping of names to assertions"),
+}
+
 
 @dataclass
 class Translated:
@@ -80,9 +88,21 @@ class PromptfooReader:
         self.out = Translated()
         self.environment = environment()
         self._noted: set[str] = set()
+        # assertionTemplates; None when of another shape (said once, not per $ref)
+        self.templates: dict[str, Any] | None = {}
 
     def problem(self, what: str) -> None:
         self.out.problems.append(f"{self.shown}: {what}")
+
+    def shaped(self, raw: dict[str, Any], key: str, where: str) -> Any:
+        """raw[key] when it has the shape promptfoo gives that field; else empty,
+        with a problem that names the field (the run stops before any call)."""
+        kind, wanted = _SHAPES[key]
+        value = raw.get(key) or kind()
+        if not isinstance(value, kind):
+            self.problem(f"{where}'{key}' must be {wanted}, got {value!r}")
+            return kind()
+        return value
 
     def note(self, what: str) -> None:
         if what not in self._noted:
@@ -95,12 +115,22 @@ class PromptfooReader:
                 self.note(f"'{key}' is not carried over")
         self.prompts(self.raw.get("prompts"))
         self.providers(self.raw.get("providers"))
+        known = len(self.out.problems)
+        templates = self.shaped(self.raw, "assertionTemplates", "")
+        self.templates = templates if len(self.out.problems) == known else None
         default = self.raw.get("defaultTest") or {}
         if isinstance(default, str):
             default = self.load_structured(default, "defaultTest") or {}
         if not isinstance(default, dict):
             self.problem("'defaultTest' must be a mapping")
             default = {}
+        # Checked once here, not once for each test that inherits it.
+        default = {
+            **default,
+            "vars": self.shaped(default, "vars", "defaultTest: "),
+            "assert": self.shaped(default, "assert", "defaultTest: "),
+            "options": self.shaped(default, "options", "defaultTest: "),
+        }
         for origin, test in self.tests(self.raw.get("tests")):
             self.case(origin, test, default)
         self.graders()
@@ -110,7 +140,7 @@ class PromptfooReader:
         """promptfoo's own grader and embedding model, for llm-rubric and similar,
         when neither the config nor harness.yaml names one."""
         used = {
-            assertion.get("type", "").removeprefix("not-")
+            assertion["type"].removeprefix("not-")
             for _, case in self.out.cases
             for assertion in flat_assertions(case["assert"])
         }
@@ -173,6 +203,10 @@ class PromptfooReader:
             if isinstance(item, dict):
                 label = item.get("label")
                 item = item.get("raw", item.get("id"))
+            label = _label(label)
+            if label is not None and not isinstance(label, str):
+                self.problem(f"prompt {item!r}: 'label' must be text, got {label!r}")
+                continue
             if not isinstance(item, str):
                 self.problem(f"prompt {item!r}: expected text or a file:// path")
                 continue
@@ -248,7 +282,19 @@ class PromptfooReader:
             if not isinstance(identifier, str) or not identifier:
                 self.problem(f"provider {item!r}: expected an id such as echo")
                 continue
-            name = self.profile(identifier, options.get("label"), options.get("config"))
+            label, settings = _label(options.get("label")), options.get("config")
+            if label is not None and not isinstance(label, str):
+                self.problem(
+                    f"provider {identifier}: 'label' must be text, got {label!r}"
+                )
+                continue
+            if settings is not None and not isinstance(settings, dict):
+                self.problem(
+                    f"provider {identifier}: 'config' must map request parameters"
+                    f" to values, got {settings!r}"
+                )
+                continue
+            name = self.profile(identifier, label, settings)
             if name is not None:
                 self.out.providers.append(name)
 
@@ -398,12 +444,14 @@ class PromptfooReader:
         for key in ("provider", "providers", "prompts", "scenarios", "providerOutput"):
             if key in test:
                 self.note(f"{origin}: '{key}' is not carried over")
-        default_vars = default.get("vars") or {}
-        test_vars = test.get("vars") or {}
-        if not isinstance(default_vars, dict) or not isinstance(test_vars, dict):
-            self.problem(f"{origin}: 'vars' must map names to values")
-            return
-        options = {**(default.get("options") or {}), **(test.get("options") or {})}
+        known = len(self.out.problems)
+        where = f"{origin}: "
+        test_vars = self.shaped(test, "vars", where)
+        test_assert = self.shaped(test, "assert", where)
+        test_options = self.shaped(test, "options", where)
+        if len(self.out.problems) > known:
+            return  # a case without the field would only add problems of its own
+        options = {**default["options"], **test_options}
         judge = options.get("provider")
         if isinstance(judge, dict):
             judge = judge.get("id")
@@ -421,10 +469,10 @@ class PromptfooReader:
         for key in ("prefix", "suffix", "rubricPrompt"):
             if key in options:
                 self.note(f"{origin}: options.{key} is not carried over")
-        items = list(default.get("assert") or []) + list(test.get("assert") or [])
+        items = default["assert"] + test_assert
         assertions = [self.assertion(item, origin) for item in items]
         threshold = test.get("threshold", default.get("threshold"))
-        expanded = expand_vars({**default_vars, **test_vars})
+        expanded = expand_vars({**default["vars"], **test_vars})
         for number, variables in enumerate(expanded, start=1):
             case_id = origin if len(expanded) == 1 else f"{origin}.{number}"
             case: dict[str, Any] = {
@@ -496,14 +544,16 @@ class PromptfooReader:
 
     def reference(self, item: dict[str, Any], origin: str) -> Any:
         target = item["$ref"]
-        templates = self.raw.get("assertionTemplates") or {}
+        templates = self.templates
+        if templates is None:
+            return None
         prefix = "#/assertionTemplates/"
         if not isinstance(target, str) or not target.startswith(prefix):
             self.problem(f"{origin}: $ref {target!r}: only {prefix}<name> is read here")
             return None
         name = target[len(prefix) :]
         if name not in templates:
-            known = ", ".join(templates) or "none"
+            known = ", ".join(map(str, templates)) or "none"
             self.problem(
                 f"{origin}: $ref {target!r}: no such template (defined: {known})"
             )
@@ -522,9 +572,9 @@ class PromptfooReader:
         negate = kind.startswith("not-")
         base = kind[4:] if negate else kind
         if base == "assert-set":
-            children = [
-                self.assertion(child, origin) for child in item.get("assert") or []
-            ]
+            children = item.get("assert")
+            if isinstance(children, list):  # else the suite loader says what is wrong
+                children = [self.assertion(child, origin) for child in children]
             out: dict[str, Any] = {"type": "assert-set", "assert": children}
             for key in ("weight", "metric"):
                 if key in item:
@@ -535,9 +585,7 @@ class PromptfooReader:
         if base in NOT_HERE:
             return self.skipped(f"promptfoo's {kind} does not run here", item)
         transform = item.get("transform")
-        if transform is not None and not (
-            isinstance(transform, str) and is_python_reference(transform)
-        ):
+        if isinstance(transform, str) and not is_python_reference(transform):
             return self.skipped(f"the transform of this {kind} is JavaScript", item)
         if base == "is-json" and item.get("value") is not None:
             base = "json-schema"  # promptfoo's is-json takes an optional schema
@@ -611,6 +659,12 @@ class PromptfooReader:
         if "metric" in item:
             out["metric"] = item["metric"]
         return out
+
+
+def _label(label: Any) -> Any:
+    """A label as text: YAML reads `label: 2024` as a number, promptfoo shows it."""
+    number = isinstance(label, int | float) and not isinstance(label, bool)
+    return str(label) if number else label
 
 
 def read_promptfoo(

@@ -22,6 +22,10 @@ class ToolCall:
     arguments: str  # JSON text, as the model wrote it: it may not parse
     id: str = ""
 
+    def __post_init__(self) -> None:
+        for name in ("name", "arguments", "id"):
+            _text(f"a tool call's {name}", getattr(self, name))
+
     def to_dict(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
@@ -58,8 +62,10 @@ class Completion:
         # A completion lands in results.json, which holds no NaN and no "12" posing
         # as a count: a provider, cache entry or recording that says otherwise is
         # refused here, by name, rather than failing the whole run's report.
-        if not isinstance(self.text, str):
-            raise ValueError(f"the output must be text, not {self.text!r}")
+        _text("the output", self.text)
+        _text("the model", self.model)
+        if self.finish_reason is not None:
+            _text("finish_reason", self.finish_reason)
         for name in ("prompt_tokens", "completion_tokens"):
             count = getattr(self, name)
             if count is not None and (
@@ -97,18 +103,34 @@ class Completion:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Completion:
+        """A completion as to_dict wrote it; ValueError (or KeyError, TypeError) for
+        an entry of another shape, never a guess: `{"text": 5}` is no answer "5"."""
         return cls(
-            text=str(data["text"]),
+            text=data["text"],
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
             latency_ms=data.get("latency_ms", 0.0),
-            model=str(data.get("model", "")),
+            model=data.get("model", ""),
             finish_reason=data.get("finish_reason"),
             tool_calls=tuple(
-                ToolCall(str(c["name"]), str(c["arguments"]), str(c.get("id", "")))
+                ToolCall(c["name"], c["arguments"], c.get("id", ""))
                 for c in data.get("tool_calls") or ()
             ),
         )
+
+
+def _text(what: str, value: Any) -> None:
+    """Refuse what is not text that results.json, the cache and the recordings can
+    hold: a lone surrogate ("\\ud800" in a reply's JSON) cannot be written as UTF-8."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} holds {value[exc.start : exc.end]!r}, half of a surrogate pair,"
+            " which is not text"
+        ) from None
 
 
 class Provider(Protocol):

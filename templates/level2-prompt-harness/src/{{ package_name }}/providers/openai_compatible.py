@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..http_retry import RetryPolicy, retry_after_seconds, should_retry
 from .base import ChatRequest, Completion, ProviderError, ToolCall, arguments_text
 from .clients import TIMEOUTS, TOO_LONG, UNREACHABLE, ClientPool, Reply
+from .redaction import shown_url
 
 
 class OpenAIProvider:
@@ -65,6 +66,7 @@ class OpenAIProvider:
             headers = self.profile.request_headers()
         except ConfigError as exc:
             raise ProviderError(f"provider '{self.profile.name}': {exc}") from None
+        shown = shown_url(url)
         attempts = self.retry.max_retries + 1
         problem = ""
         for attempt in range(attempts):
@@ -81,9 +83,9 @@ class OpenAIProvider:
             except TIMEOUTS:
                 problem = f"timed out after {self.timeout_s:g} s"
             except TOO_LONG as exc:
-                raise ProviderError(f"{url}: {exc}") from None  # no retry: same again
+                raise ProviderError(f"{shown}: {exc}") from None  # no retry: same again
             except UNREACHABLE as exc:
-                problem = f"cannot reach {url}: {exc or type(exc).__name__}"
+                problem = f"cannot reach {shown}: {exc or type(exc).__name__}"
             else:
                 status = response.status
                 if status < 300:
@@ -91,7 +93,9 @@ class OpenAIProvider:
                 if status < 400:
                     # Not followed, as the official SDKs do not: the key would go with
                     # the request to wherever the answer points.
-                    target = response.headers.get("location", "an address it omits")
+                    target = shown_url(
+                        response.headers.get("location", "an address it omits")
+                    )
                     raise ProviderError(
                         f"HTTP {status}: the server answers from {target} instead;"
                         " requests are not redirected, so point base_url there"
@@ -117,6 +121,11 @@ class OpenAIProvider:
     def _parse(self, response: Reply, latency_ms: float) -> Completion:
         try:
             data = response.json()
+        except ValueError as exc:
+            raise ProviderError(
+                f"malformed response body (not JSON: {exc}): {response.text}"
+            ) from None
+        try:
             choice = data["choices"][0]
             message = choice["message"]
             text = message.get("content")
@@ -155,7 +164,7 @@ def _shape_problem(exc: Exception) -> str:
     if isinstance(exc, IndexError):
         return "'choices' is empty"
     if isinstance(exc, ValueError) and not isinstance(exc, TypeError):
-        return f"not JSON: {exc}"
+        return str(exc)  # a value Completion refuses, which names the field
     return f"a field of the wrong kind: {exc}"
 
 

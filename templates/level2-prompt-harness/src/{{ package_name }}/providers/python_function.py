@@ -168,10 +168,8 @@ class PythonProvider(NoEmbeddings):
             )
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         if isinstance(returned, str):
-            return Completion(
-                text=returned, latency_ms=latency_ms, finish_reason="stop"
-            )
-        if self.profile.call_style == "promptfoo" and isinstance(returned, Mapping):
+            returned = {"output": returned}  # checked below as a mapping's output is
+        elif self.profile.call_style == "promptfoo" and isinstance(returned, Mapping):
             returned = _promptfoo_reply(returned, self.profile.function)
         if isinstance(returned, Mapping) and isinstance(
             returned.get("output", ""), str
@@ -190,6 +188,8 @@ class PythonProvider(NoEmbeddings):
                 raise ProviderError(
                     f"{self.profile.function}: each tool call needs a 'name'"
                 ) from None
+            except ValueError as exc:  # text that is not text: a lone surrogate
+                raise ProviderError(f"{self.profile.function}: {exc}") from None
             try:
                 return Completion(
                     text=returned.get("output", ""),

@@ -7,6 +7,7 @@ answer and every error, before anything is cached, recorded, reported or printed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -14,6 +15,13 @@ from .base import ChatRequest, Completion, Provider, ProviderError, ToolCall
 
 REDACTED = "[REDACTED]"
 ERROR_EXCERPT = 300  # characters of a failed body shown in an error, after redaction
+_USER_INFO = re.compile(r"(?<=://)[^/?#]*@")  # user:password@ before the host
+
+
+def shown_url(url: str) -> str:
+    """`url` as messages and reports show it: a password in it (`user:pw@host`) is
+    no key, so no Redactor knows it; the user info is shown as ***."""
+    return _USER_INFO.sub("***@", url, count=1)
 
 
 class Redactor:
