@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -214,17 +215,30 @@ def resolve_variables(variables: dict[str, Any]) -> dict[str, Any]:
 
 
 def expand_vars(variables: dict[str, Any]) -> list[dict[str, Any]]:
-    """One set of vars per combination of the values of the vars that are lists."""
+    """One set of vars per combination of the values of the vars that are lists;
+    ValueError when they make more than MAX_COMBINATIONS."""
     lists = {
         name: value for name, value in variables.items() if isinstance(value, list)
     }
     if not lists:
         return [variables]
+    count = math.prod(len(value) for value in lists.values())
+    if count > MAX_COMBINATIONS:
+        sizes = " x ".join(f"{name} {len(value):,}" for name, value in lists.items())
+        raise ValueError(
+            f"its list vars make {count:,} cases ({sizes}); at most"
+            f" {MAX_COMBINATIONS:,} are made from one test"
+        )
     names = list(lists)
     return [
         {**variables, **dict(zip(names, combination, strict=True))}
         for combination in itertools.product(*(lists[name] for name in names))
     ]
+
+
+# Each combination is a case, and each case a call per prompt and provider: more than
+# this from one test is a slip (a list meant as one value), not a suite.
+MAX_COMBINATIONS = 10_000
 
 
 def flat_assertions(assertions: list[Any]) -> list[dict[str, Any]]:

@@ -472,7 +472,11 @@ class PromptfooReader:
         items = default["assert"] + test_assert
         assertions = [self.assertion(item, origin) for item in items]
         threshold = test.get("threshold", default.get("threshold"))
-        expanded = expand_vars({**default["vars"], **test_vars})
+        try:
+            expanded = expand_vars({**default["vars"], **test_vars})
+        except ValueError as exc:
+            self.problem(f"{origin}: {exc}")
+            return
         for number, variables in enumerate(expanded, start=1):
             case_id = origin if len(expanded) == 1 else f"{origin}.{number}"
             case: dict[str, Any] = {
