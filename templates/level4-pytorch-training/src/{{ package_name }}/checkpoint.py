@@ -6,6 +6,7 @@ A run folder (made by runs.create_run_dir) holds:
     train.log              the log
     metrics.csv            one row per epoch (and curves.png, drawn from it)
     metrics.json           the final test metrics, written when the run is finished
+                           (then curves.png, and segmentation.png for segmentation)
     checkpoints/last.pt    written at the end of every epoch (and every N steps if set)
     checkpoints/best.pt    the epoch with the best monitored validation metric
 
@@ -30,7 +31,9 @@ from torch import nn
 
 from .config import Config, config_from_checkpoint
 from .configfile import flat_keys, flatten, merge, parse_overrides, validate
+from .data import SEGMENTATION
 from .errors import ConfigError
+from .history import CURVES_FILE, SEGMENTATION_FILE
 from .runs import METRICS_FILE, latest_run
 
 CHECKPOINT_KEYS = (
@@ -203,15 +206,20 @@ def run_dir_of(checkpoint_path: Path) -> Path:
     """The run folder of a checkpoint (checkpoints live in <run>/checkpoints/). A
     checkpoint kept anywhere else has none: two folders up from it may be any folder
     (your home, for ~/Downloads/last.pt), and a resumed run would write there."""
-    path = checkpoint_path.resolve()
-    run_dir = path.parent.parent
-    if path.parent.name != "checkpoints" or not (run_dir / "config.yaml").is_file():
+    if not in_checkpoints_folder(checkpoint_path):
         raise CheckpointError(
             f"{checkpoint_path} is not in the checkpoints/ folder of a run"
             " (<run>/checkpoints/last.pt): a run resumes in its own folder; to train"
             f" from these weights, start a run with init_from={checkpoint_path}"
         )
-    return run_dir
+    return checkpoint_path.resolve().parent.parent
+
+
+def in_checkpoints_folder(path: Path) -> bool:
+    """Whether `path` is a file (there or not yet) in the checkpoints/ folder of a
+    run, which holds a config.yaml."""
+    folder = path.resolve().parent
+    return folder.name == "checkpoints" and (folder.parent / "config.yaml").is_file()
 
 
 def export_dir_of(checkpoint_path: Path) -> Path:
@@ -252,7 +260,13 @@ def plan_resume(path: Path, overrides: list[str]) -> tuple[Config, str]:
     epoch, epochs = state["epoch"], config.train.epochs
     patience = config.train.early_stopping_patience
     stopped_early = bool(patience) and state["epochs_without_improvement"] >= patience
-    if (epoch >= epochs or stopped_early) and (run_dir / METRICS_FILE).is_file():
+    # A kill after metrics.json but before a picture was drawn leaves one to draw:
+    # testing again draws them all.
+    pictures = [CURVES_FILE]
+    if state["data"]["task"] == SEGMENTATION:
+        pictures.append(SEGMENTATION_FILE)
+    tested = all((run_dir / name).is_file() for name in [METRICS_FILE, *pictures])
+    if (epoch >= epochs or stopped_early) and tested:
         how = "stopped early" if stopped_early and epoch < epochs else "finished"
         raise ConfigError(
             f"run {run_dir} {how} after {epoch} of {epochs} epochs and was tested: "

@@ -19,7 +19,12 @@ import yaml
 
 from .atomic import check_file_target, write_bytes_atomic, write_json_atomic
 from .background import wait_for_pictures
-from .checkpoint import export_dir_of, find_checkpoint, plan_resume
+from .checkpoint import (
+    export_dir_of,
+    find_checkpoint,
+    in_checkpoints_folder,
+    plan_resume,
+)
 from .commandline import (
     PROG,
     output_options,
@@ -27,7 +32,7 @@ from .commandline import (
     progress_enabled,
     run_cli,
 )
-from .config import Config
+from .config import Config, memory_for
 from .configfile import load
 from .data import SEGMENTATION
 from .errors import ConfigError
@@ -123,7 +128,7 @@ def _add_predict(
         "--output",
         type=Path,
         metavar="FILE",
-        help="also write the predictions: JSON for classes, .npy for masks",
+        help="also write the predictions: FILE.json for classes, FILE.npy for masks",
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=256, help="(default: 256)"
@@ -170,6 +175,11 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@memory_for(
+    "training",
+    "lower data.batch_size or the model's size (model.channels, model.hidden or"
+    " model.dim)",
+)
 def cmd_train(args: argparse.Namespace) -> int:
     config = load(Config, args.config, args.overrides)
     checkpoint = None
@@ -212,11 +222,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+@memory_for("predicting", "lower --batch-size, or split the inputs into more files")
 def cmd_predict(args: argparse.Namespace) -> int:
+    checkpoint = find_checkpoint(args.target, args.run_root, which=args.checkpoint)
     if args.output is not None:
         check_file_target(args.output)
+        _check_output_is_new(args.output, checkpoint, args.inputs)
     saved = load_saved_model(
-        args.target,
+        checkpoint,
         run_root=args.run_root,
         which=args.checkpoint,
         device_spec=args.device,
@@ -225,6 +238,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if segmentation and (args.output is None or args.output.suffix != ".npy"):
         raise ConfigError(
             "predict: a segmentation model writes masks: give --output FILE.npy"
+        )
+    if not segmentation and args.output and args.output.suffix.lower() != ".json":
+        raise ConfigError(
+            f"--output: a classification model writes JSON: give FILE.json, got"
+            f" {args.output}"
         )
     records, masks = [], []
     for path in args.inputs:
@@ -257,6 +275,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             write_json_atomic(args.output, records)
     return 0
+
+
+def _check_output_is_new(output: Path, checkpoint: Path, inputs: list[Path]) -> None:
+    """Refuse an --output that would replace a file this command reads, or land among
+    a run's checkpoints: the predictions would take the place of what made them."""
+    reads = [(checkpoint, "the checkpoint"), *((path, "an input") for path in inputs)]
+    for path, what in reads:
+        try:
+            same = output.resolve() == path.resolve() or os.path.samefile(output, path)
+        except OSError:  # one of them does not exist (yet): not the same file
+            same = False
+        if same:
+            raise ConfigError(
+                f"--output: {output} would replace {what} ({path}): name another file"
+            )
+    if in_checkpoints_folder(output):
+        raise ConfigError(
+            f"--output: {output} is in a run's checkpoints folder: name a file"
+            " elsewhere"
+        )
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -8,14 +8,16 @@ constraint is refused in one line that names the key and the reason.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from .configfile import Settings, validate
+from .errors import ConfigError
 from .runtime import MAX_SEED
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,12 @@ Count = Annotated[int, Field(ge=1)]
 BatchSize = Annotated[int, Field(ge=1, le=2**31 - 1)]
 # torch.set_num_threads crashes the process (no error) for tens of thousands.
 MAX_THREADS = 1024
+# Each loader worker is a process: torch starts a hundred thousand of them without a
+# word but a warning, and the run hangs. No machine has cores for more than this.
+MAX_WORKERS = 1024
+# 12 KB each in memory (image and mask): a million are 12 GB, and take over a minute
+# to draw.
+MAX_SHAPES = 1_000_000
 # 0 means something of its own for these (off, all, torch's default): see the field.
 CountOrZero = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
@@ -65,10 +73,10 @@ class DataConfig(Settings):
     batch_size: BatchSize = 64
     eval_batch_size: BatchSize = 512
     # examples the shapes dataset generates
-    shapes_count: Annotated[int, Field(ge=20)] = 1500
+    shapes_count: Annotated[int, Field(ge=20, le=MAX_SHAPES)] = 1500
     # The digits live in memory: worker processes would only add start-up time. Raise
     # this for a dataset that reads or decodes files.
-    num_workers: CountOrZero = 0
+    num_workers: Annotated[int, Field(ge=0, le=MAX_WORKERS)] = 0
 
 
 class ModelConfig(Settings):
@@ -167,6 +175,30 @@ class Config(Settings):
                 f" got {train.warmup_epochs}"
             )
         return self
+
+
+# How torch (on the CPU, CUDA and MPS) words an allocation that failed; numpy raises
+# MemoryError.
+_NO_MEMORY = re.compile(r"can't allocate memory|out of memory", re.IGNORECASE)
+_ALLOCATION = re.compile(r"allocate (\d+ bytes|[\d.]+ ?[KMGTPE]i?B)", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def memory_for(what: str, advice: str) -> Iterator[None]:
+    """An allocation that fails in the block (or the function it decorates) becomes
+    one line: `what` did not fit, then `advice`, the settings to lower. A setting too
+    large for this machine is bad input, not a bug: no traceback."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as error:
+        if not isinstance(error, MemoryError) and not _NO_MEMORY.search(str(error)):
+            raise
+        size = _ALLOCATION.search(str(error))
+        amount = size.group(1) if size else ""
+        if amount.endswith("bytes"):
+            amount = f"{int(amount.split()[0]) / 1e9:,.1f} GB"
+        failed = f" (allocating {amount} failed)" if amount else ""
+        raise ConfigError(f"{what} did not fit in memory{failed}: {advice}") from None
 
 
 # Keys a checkpoint of an earlier release may hold that no longer exist, dropped here

@@ -34,7 +34,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from .config import DataConfig
+from .config import DataConfig, memory_for
 from .errors import ConfigError
 from .runtime import make_generator, seed_worker
 
@@ -108,17 +108,18 @@ def shapes_splits(config: DataConfig, seed: int) -> Splits:
     Every image, its shapes, their sizes, brightness and the background noise come from
     the seed alone, so the dataset is the same on every machine; nothing is downloaded.
     """
-    images, masks = make_shapes(config.shapes_count, seed)
-    train_idx, val_idx, test_idx = _split(len(images), config, seed, stratify=None)
-    return Splits(
-        train=_tensors(images, masks, train_idx),
-        val=_tensors(images, masks, val_idx),
-        test=_tensors(images, masks, test_idx),
-        input_shape=tuple(images.shape[1:]),
-        class_names=SHAPE_CLASSES,
-        task=SEGMENTATION,
-        model="unet",
-    )
+    with memory_for(f"{config.shapes_count:,} shapes", "lower data.shapes_count"):
+        images, masks = make_shapes(config.shapes_count, seed)
+        train_idx, val_idx, test_idx = _split(len(images), config, seed, stratify=None)
+        return Splits(
+            train=_tensors(images, masks, train_idx),
+            val=_tensors(images, masks, val_idx),
+            test=_tensors(images, masks, test_idx),
+            input_shape=tuple(images.shape[1:]),
+            class_names=SHAPE_CLASSES,
+            task=SEGMENTATION,
+            model="unet",
+        )
 
 
 def make_shapes(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

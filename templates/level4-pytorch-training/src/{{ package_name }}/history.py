@@ -19,6 +19,10 @@ from .config import Config
 from .configfile import flatten
 from .errors import ConfigError
 
+# The pictures of a finished run, drawn after its metrics.json.
+CURVES_FILE = "curves.png"
+SEGMENTATION_FILE = "segmentation.png"
+
 
 def write_csv(history: list[dict[str, Any]], path: Path) -> None:
     """Rewrite the whole file from the history kept in the checkpoint.

@@ -16,7 +16,13 @@ from torch.utils.data import DataLoader
 from .atomic import remove_stale_temporaries, write_text_atomic
 from .background import draw_later
 from .evaluate import Evaluation
-from .history import open_loggers, plot_curves, plot_segmentation
+from .history import (
+    CURVES_FILE,
+    SEGMENTATION_FILE,
+    open_loggers,
+    plot_curves,
+    plot_segmentation,
+)
 from .run import Run
 from .runs import write_metrics
 from .runtime import autocast
@@ -100,17 +106,17 @@ def write_results(run: Run, result: Evaluation) -> None:
     # The pictures are drawn on another thread, after every number is safe on disk:
     # matplotlib's import and drawing take longer than the test split. The command
     # line waits for them (background.wait_for_pictures) before it exits.
-    draw_later("curves.png", plot_curves, progress.history, run.run_dir / "curves.png")
+    draw_later(CURVES_FILE, plot_curves, progress.history, run.run_dir / CURVES_FILE)
     if run.segmentation:
         images, masks, predicted = _masks(run)
         draw_later(
-            "segmentation.png",
+            SEGMENTATION_FILE,
             plot_segmentation,
             images,
             masks,
             predicted,
             run.splits.class_names,
-            run.run_dir / "segmentation.png",
+            run.run_dir / SEGMENTATION_FILE,
         )
     log.info("run folder: %s", run.run_dir)
 
