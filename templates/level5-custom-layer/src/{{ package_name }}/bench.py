@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as BF
-from .errors import Error
+from .errors import ConfigError
 from .inference import PackedBitLinear
 from .layers import BitLinear
 from .packing import packed_nbytes
@@ -312,4 +312,5 @@ def _bench_in_memory(
             if asked
             else (text.strip().splitlines() or [type(error).__name__])[-1]
         )
-        raise Error(f"shape {name} does not fit in memory: {detail}") from None
+        # The shape asked for is what is wrong: nothing was timed.
+        raise ConfigError(f"--shape {name}: does not fit in memory: {detail}") from None

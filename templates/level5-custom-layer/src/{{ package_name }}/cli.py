@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 # BitNet must reach this fraction of its full-precision twin's accuracy.
 MIN_ACCURACY_RATIO = 0.9
+# About an hour per model on two CPU cores, 500 times the default: a larger number is
+# a typo, and would run for days.
+MAX_STEPS = 100_000
 
 
 def shape(text: str) -> tuple[int, int, int]:
@@ -48,6 +51,14 @@ def shape(text: str) -> tuple[int, int, int]:
             f"e.g. 32x2048x2048, got {text!r}"
         )
     return sizes[0], sizes[1], sizes[2]
+
+
+def step_count(text: str) -> int:
+    """An argparse type: 1 to MAX_STEPS training steps."""
+    value = positive_int(text)
+    if value > MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_STEPS}, got {value}")
+    return value
 
 
 def thread_count(text: str) -> int:
@@ -87,9 +98,9 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     check.add_argument(
         "--steps",
-        type=positive_int,
+        type=step_count,
         default=TrainConfig.steps,
-        help="training steps per model",
+        help=f"training steps per model (at most {MAX_STEPS})",
     )
     check.add_argument("--seed", type=non_negative_int, default=0)
     check.add_argument(

@@ -181,6 +181,8 @@ class PackedBitLinear(nn.Module):
         return packed
 
     def forward(self, x: Tensor) -> Tensor:
+        # The norm's float32 gain promotes a half-precision input: keep the caller's.
+        dtype = x.dtype
         if self.rms_norm is not None:
             x = self.rms_norm(x)
         x_codes, x_scale = BF.absmax_int8(x.float(), self.quant_eps)
@@ -192,7 +194,7 @@ class PackedBitLinear(nn.Module):
         y = sums / (x_scale * self.weight_scale.float())
         if self.bias is not None:
             y = y + self.bias.float()
-        return y.to(x.dtype)
+        return y.to(dtype)
 
     def kernel_for(self, flat: Tensor) -> str:
         """The kernel for activation codes `flat` [rows, in_features]: the one asked

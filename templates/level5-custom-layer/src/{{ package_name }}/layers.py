@@ -60,14 +60,20 @@ class BitLinear(nn.Linear):
 
     In `eval()` mode, when no gradient reaches the weight (under `torch.no_grad` or
     `torch.inference_mode`, or with the weight frozen), the quantised weight is
-    computed once and reused until the weight changes: the cache is keyed on the
-    parameter's version counter, which every in-place update (an optimiser step,
-    `copy_`, `load_state_dict`) advances, and on the weight tensor itself, its storage,
-    device and dtype; `train()` and `load_state_dict` drop it. It holds one
-    weight-sized tensor beside the weight.
+    computed once and reused while the weight is the same tensor, at the same version
+    (every tracked in-place update advances it: an optimiser step, `copy_`,
+    `load_state_dict`), storage, device and dtype, and with the same sum in every row,
+    bit for bit. The row sums are what see an edit through `.data` (an EMA, copying
+    weights in, clipping), which the version counter misses; an edit through `.data`
+    that leaves every row's sum as it was (two elements of a row swapped, a change
+    below the sum's rounding) is not seen: call `eval()` again, which drops the cache,
+    as `train()` and `load_state_dict` do. It holds one weight-sized tensor beside
+    the weight.
     """
 
-    _cached_weight: tuple[weakref.ref[Tensor], tuple[object, ...], Tensor] | None
+    _cached_weight: (
+        tuple[weakref.ref[Tensor], tuple[object, ...], Tensor, Tensor] | None
+    )
 
     def __init__(
         self,
@@ -90,6 +96,10 @@ class BitLinear(nn.Linear):
             )
         if norm not in NORMS:
             raise ConfigError(f"norm={norm!r}: expected one of {', '.join(NORMS)}")
+        if in_features < 1:
+            # The activations' scale is the largest magnitude of a row, which an
+            # empty row has none of.
+            raise ConfigError(f"in_features={in_features}: expected 1 or more")
         for name, value in (("norm_eps", norm_eps), ("quant_eps", quant_eps)):
             if not 0 < value < 1:
                 raise ConfigError(f"{name}={value}: expected a number between 0 and 1")
@@ -129,6 +139,9 @@ class BitLinear(nn.Linear):
 
     def _quantized_weight(self) -> Tensor:
         weight = self.weight
+        # Edits through `.data` leave the version counter as it was; the row sums see
+        # them for one read of the weight, where quantising reads it twice and writes.
+        row_sums = weight.detach().sum(dim=-1)
         key = (
             weight._version,
             weight.data_ptr(),
@@ -142,12 +155,17 @@ class BitLinear(nn.Linear):
         cached = self._cached_weight
         # The weak reference tells a replaced weight from the one cached, even where
         # the new tensor reuses the old one's memory and starts at the same version.
-        if cached is not None and cached[0]() is weight and cached[1] == key:
-            return cached[2]
+        if (
+            cached is not None
+            and cached[0]() is weight
+            and cached[1] == key
+            and torch.equal(cached[2], row_sums)
+        ):
+            return cached[3]
         self._cached_weight = None  # free the old one before making the new
         with torch.no_grad():
             quantized = BF.fake_quant_weight(weight, self.weight_mode, self.quant_eps)
-        self._cached_weight = (weakref.ref(weight), key, quantized)
+        self._cached_weight = (weakref.ref(weight), key, row_sums, quantized)
         return quantized
 
     def train(self, mode: bool = True) -> BitLinear:
