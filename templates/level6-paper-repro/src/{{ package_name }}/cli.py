@@ -101,7 +101,16 @@ def cmd_check_results(args: argparse.Namespace) -> int:
 
 
 def cmd_update_expected(args: argparse.Namespace) -> int:
-    commands.update_expected(paths(args), dict(args.tolerance or []))
+    tolerance: dict[str, float] = {}
+    for metric, number in args.tolerance or []:
+        # dict() would keep the last silently, and the first may be the one meant.
+        if metric in tolerance:
+            raise ConfigError(
+                f"--tolerance {metric}: given twice ({tolerance[metric]:g} and "
+                f"{number:g}); give each metric once"
+            )
+        tolerance[metric] = number
+    commands.update_expected(paths(args), tolerance)
     return 0
 
 
@@ -375,12 +384,14 @@ def _jobs(text: str) -> int:
 
 
 def _tolerance(text: str) -> tuple[str, float]:
+    """METRIC=NUMBER; expected.check_tolerance_names checks the name and the value."""
     metric, sep, value = text.partition("=")
+    number: float | None
     try:
         number = float(value)
     except ValueError:
-        number = -1.0
-    if not sep or not metric or not number >= 0:
+        number = None
+    if not sep or not metric or number is None:
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected metric=number, such as test_accuracy=0.001"
         )

@@ -31,11 +31,13 @@ class RunsFailedError(Error):
 
 @contextlib.contextmanager
 def exclusive(root: Path) -> Iterator[None]:
-    """One `grid` or `reproduce` at a time in a runs folder. Two at once trained the
-    same runs into the same folders, each moving the other's unfinished runs to
-    .previous/, and their paper builds broke each other."""
+    """One `grid`, `reproduce` or `aggregate` at a time in a runs folder. Two grids at
+    once trained the same runs into the same folders, each moving the other's
+    unfinished runs to .previous/, and their paper builds broke each other; an
+    aggregate beside a grid wrote the summary of a half-finished grid."""
     instead = "wait for it to finish, or use another --runs folder"
-    with hold_folder(root, f"another `{PROG} grid` or `reproduce`", instead):
+    running = f"another `{PROG} grid`, `reproduce` or `aggregate`"
+    with hold_folder(root, running, instead):
         yield
 
 
@@ -140,14 +142,17 @@ def run_grid(
 def aggregate_runs(paths: Paths, *, ci: str = "t", bootstrap_seed: int = 0) -> None:
     """The summary, the paired tests and the compute report, from the current runs."""
     grid = load_grid(paths.grid)
-    good, stale = aggregate.good_runs(grid, paths.runs, paths.manifest)
-    rows = aggregate.summarize_grid(
-        grid, paths.runs, ci=ci, seed=bootstrap_seed, good=good
-    )
-    path = aggregate.write_summary(rows, paths.summary)
-    tests_path = aggregate.write_tests(
-        aggregate.compare_methods(grid, good), paths.tests
-    )
+    with exclusive(paths.runs):
+        good, stale = aggregate.good_runs(grid, paths.runs, paths.manifest)
+        rows = aggregate.summarize_grid(
+            grid, paths.runs, ci=ci, seed=bootstrap_seed, good=good
+        )
+        path = aggregate.write_summary(rows, paths.summary)
+        tests_path = aggregate.write_tests(
+            aggregate.compare_methods(grid, good), paths.tests
+        )
+        report = aggregate.compute_report(grid, paths.runs)
+        compute = aggregate.write_compute_report(report)
     log.info(f"wrote {path} ({len(rows)} rows) and {tests_path}")
     if stale:
         log.warning(
@@ -169,8 +174,7 @@ def aggregate_runs(paths: Paths, *, ci: str = "t", bootstrap_seed: int = 0) -> N
             f"{len(kept_t)} cells have fewer than {MIN_BOOTSTRAP} good runs: "
             "they keep the Student t interval"
         )
-    report = aggregate.compute_report(grid, paths.runs)
-    log.info(aggregate.write_compute_report(report).splitlines()[0])
+    log.info(compute.splitlines()[0])
 
 
 def print_compute_report(paths: Paths) -> None:

@@ -310,14 +310,20 @@ def difference_table(lines: list[Difference]) -> str:
 
 def check_tolerance_names(tolerance: dict[str, float]) -> None:
     """A tolerance given by hand names a metric of metrics.py: one for another name
-    was written to the file and never applied."""
-    for name in tolerance:
+    was written to the file and never applied. Its value is finite and 0 or more:
+    JSON has no infinity, and a negative tolerance fails every comparison."""
+    for name, value in tolerance.items():
         if name not in METRICS:
             close = difflib.get_close_matches(name, list(METRICS), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(
                 f"--tolerance {name}: not a metric of metrics.py{hint}; expected one "
                 f"of {', '.join(METRICS)}"
+            )
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(
+                f"--tolerance {name}: must be a finite number of 0 or more, "
+                f"got {value:g}"
             )
 
 
