@@ -72,13 +72,9 @@ def digits_splits(config: DataConfig, seed: int) -> Splits:
     pixels, labels = _digits_arrays()
     # Shape (N, 1, 8, 8), pixels scaled from 0..16 to [0, 1].
     images = (pixels / 16.0).astype(np.float32)[:, None]
-    train_idx, val_idx, test_idx = _split(len(labels), config, seed, stratify=labels)
-    return Splits(
-        train=_tensors(images, labels, train_idx),
-        val=_tensors(images, labels, val_idx),
-        test=_tensors(images, labels, test_idx),
-        input_shape=tuple(images.shape[1:]),
-        class_names=[str(digit) for digit in range(10)],
+    indices = _split(len(labels), config, seed, stratify=labels)
+    return _in_memory(
+        images, labels, indices, class_names=[str(digit) for digit in range(10)]
     )
 
 
@@ -110,12 +106,11 @@ def shapes_splits(config: DataConfig, seed: int) -> Splits:
     """
     with memory_for(f"{config.shapes_count:,} shapes", "lower data.shapes_count"):
         images, masks = make_shapes(config.shapes_count, seed)
-        train_idx, val_idx, test_idx = _split(len(images), config, seed, stratify=None)
-        return Splits(
-            train=_tensors(images, masks, train_idx),
-            val=_tensors(images, masks, val_idx),
-            test=_tensors(images, masks, test_idx),
-            input_shape=tuple(images.shape[1:]),
+        indices = _split(len(images), config, seed, stratify=None)
+        return _in_memory(
+            images,
+            masks,
+            indices,
             class_names=SHAPE_CLASSES,
             task=SEGMENTATION,
             model="unet",
@@ -299,5 +294,15 @@ def _quotas(sizes: np.ndarray, fraction: float) -> np.ndarray:
     return quotas
 
 
-def _tensors(inputs: np.ndarray, targets: np.ndarray, idx: np.ndarray) -> TensorDataset:
-    return TensorDataset(torch.from_numpy(inputs[idx]), torch.from_numpy(targets[idx]))
+def _in_memory(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    **about: Any,
+) -> Splits:
+    """Splits of arrays held in memory, by the train, validation and test indices."""
+    train, val, test = (
+        TensorDataset(torch.from_numpy(inputs[idx]), torch.from_numpy(targets[idx]))
+        for idx in indices
+    )
+    return Splits(train, val, test, input_shape=tuple(inputs.shape[1:]), **about)
