@@ -47,6 +47,11 @@ def refusal(template_folder: Path, tmp_path: Path, **answers: object) -> str:
         ({"description": ""}, "description is empty"),
         ({"description": "two\nlines"}, "single line"),
         ({"description": "x" * 201}, "at most 200"),
+        ({"description": " padded "}, "starts or ends with white space"),
+        ({"description": "two\u2028lines"}, "single line"),
+        ({"author_name": "Ada Lovelace "}, "starts or ends with white space"),
+        ({"author_name": "Ada\x85Lovelace"}, "single line"),
+        ({"copyright_year": "{{ 7*7 }}"}, "is not a year"),
         ({"author_name": " "}, "author name is empty"),
         ({"author_email": "nobody"}, "does not look like an e-mail address"),
         ({"author_email": "a@b"}, "does not look like an e-mail address"),
@@ -78,6 +83,24 @@ def test_validator_accepts_good_answer(
     template_folder: Path, tmp_path: Path, answers: dict
 ) -> None:
     assert (render(template_folder, tmp_path / "p", 1, **answers) / "pyproject.toml").exists()
+
+
+def test_free_text_reaches_the_citation_file_as_written(
+    template_folder: Path, tmp_path: Path
+) -> None:
+    # Astral-plane characters, quotes and backslashes: the file is YAML that libyaml
+    # reads (as GitHub's citation reader and the project itself do).
+    answers = {
+        "description": 'Speech \U0001f3a4 model, "quoted" \\ Zoë',
+        "author_name": "Zoë 😀 Ünïcødé",
+    }
+    project = render(template_folder, tmp_path / "p", 6, **answers)
+    text = (project / "CITATION.cff").read_text(encoding="utf-8")
+    citation = yaml.load(text, Loader=yaml.CSafeLoader)
+    assert citation["abstract"] == answers["description"]
+    assert citation["authors"][0]["given-names"] == "Zoë"
+    assert citation["authors"][0]["family-names"] == "😀 Ünïcødé"
+    assert "\\u" not in text  # written as themselves, not escaped
 
 
 def test_package_name_defaults_from_project_name(template_folder: Path, tmp_path: Path) -> None:

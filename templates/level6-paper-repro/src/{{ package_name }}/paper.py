@@ -215,8 +215,11 @@ def build(*, strict: bool = False, overfull_limit: float = OVERFULL_LIMIT_PT) ->
     except subprocess.TimeoutExpired:
         raise PaperError(f"{command[0]} took over 10 minutes; see {MAIN_LOG}") from None
     if result.returncode != 0:
+        error = first_tex_error(_read(MAIN_LOG))
         raise PaperError(
-            f"{command[0]} failed (exit {result.returncode}); see {MAIN_LOG}"
+            f"{command[0]} failed (exit {result.returncode})"
+            + (f": {error}" if error else "")
+            + f"; see {MAIN_LOG}"
         )
     log = _read(MAIN_LOG)
     overfull = overfull_boxes(log, overfull_limit)
@@ -234,6 +237,14 @@ def build(*, strict: bool = False, overfull_limit: float = OVERFULL_LIMIT_PT) ->
             "the bibliography"
         )
     return f"built {MAIN_PDF} with {command[0]}"
+
+
+def first_tex_error(log: str) -> str:
+    """TeX's first error message in a log (the line after its `! `), or ""."""
+    for line in log.splitlines():
+        if line.startswith("! "):
+            return line[2:].strip()
+    return ""
 
 
 def _read(path: Path) -> str:
