@@ -124,12 +124,13 @@ def check_nameable(audio: AudioFile) -> None:
     """Refuse audio whose format neither its name nor its bytes tell: the openai
     format sends the format in the file name, and the service refuses a name
     without an audio extension."""
-    if os.path.splitext(audio.filename)[1] or audio.content_type != UNKNOWN_TYPE:
+    extension = os.path.splitext(audio.filename)[1].lower()
+    if extension in AUDIO_TYPES or audio.content_type != UNKNOWN_TYPE:
         return
     kinds = ", ".join(sorted({ext.lstrip(".") for ext in EXTENSIONS.values()}))
     raise AudioInputError(
-        f"cannot tell the audio format of {audio.filename!r}: no extension in the "
-        f"name, and the first bytes are none of {kinds}; name it, as in "
+        f"cannot tell the audio format of {audio.filename!r}: no audio extension in "
+        f"the name, and the first bytes are none of {kinds}; name it, as in "
         "client.transcribe(('talk.mp3', data))"
     )
 
