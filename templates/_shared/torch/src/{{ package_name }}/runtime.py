@@ -36,7 +36,7 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError(
                 f"device={spec}: CUDA is not available on this machine "
-                "(use device=cpu or auto)"
+                "(use cpu or auto)"
             )
         count = torch.cuda.device_count()
         index = int(spec.partition(":")[2] or local_rank)
@@ -49,7 +49,7 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
         if not _mps_available():
             raise ConfigError(
                 "device=mps: Apple MPS is not available on this machine "
-                "(use device=cpu or auto)"
+                "(use cpu or auto)"
             )
         return torch.device("mps")
     return torch.device("cpu")
