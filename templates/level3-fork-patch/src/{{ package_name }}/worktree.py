@@ -607,7 +607,21 @@ def apply(
     clear_partial(git)
     result.overlay = copy_overlay(project, git)
     result.kept = head if discard and head and head != base else None
+    if result.kept is None and head and head != base and _trees_differ(git, head):
+        # patches/ changed since the work tree was made from it or exported: by hand,
+        # or put back from the project's git, which may have dropped commits.
+        log.warning(
+            "apply: the work tree's files before this apply differ from patches/;"
+            " its commits are kept at %s (`git -C %s log -p %s`)",
+            PREVIOUS_REF,
+            project.work_tree,
+            PREVIOUS_REF,
+        )
     return result
+
+
+def _trees_differ(git: Git, commit: str) -> bool:
+    return git.rev(f"{commit}^{{tree}}") != git.rev("HEAD^{tree}")
 
 
 def _clear_interrupted_apply(project: Project, git: Git) -> None:
