@@ -5,7 +5,7 @@ the house dialect (docs/contributing.md, "House style") and prints what it found
 
 Every sub-command (nested ones too) must take -q/--quiet and -v/--verbose, refuse both at
 once with exit 2, and be handled by a function named cmd_<verb>; `main([])` must print the
-usage and exit 2 rather than fail. Exits 1 listing every sub-command that does not.
+usage and exit 2 rather than fail, and `main(["--version"])` print the version. Exits 1 listing every sub-command that does not.
 """
 
 from __future__ import annotations
@@ -62,6 +62,14 @@ def main() -> int:
             code = stop.code
     if code != 2 or "usage:" not in error.getvalue():
         problems.append(f"no sub-command: exit {code}, not 2 with the usage")
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        try:
+            code = cli.main(["--version"])
+        except SystemExit as stop:
+            code = stop.code
+    if code != 0 or not output.getvalue().startswith(f"{cli.PROG} "):
+        problems.append(f"--version: exit {code}, {output.getvalue()!r}")
     for problem in problems:
         print(problem)
     print(f"{len(commands)} sub-commands checked")

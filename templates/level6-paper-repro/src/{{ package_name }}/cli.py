@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Experiments x seeds -> summary -> tables, figures -> checked "
         "results -> paper.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_reproduce(commands)
     _add_grid(commands)
     _add_aggregate(commands)
