@@ -5,7 +5,8 @@ the house dialect (docs/contributing.md, "House style") and prints what it found
 
 Every sub-command (nested ones too) must take -q/--quiet and -v/--verbose, refuse both at
 once with exit 2, and be handled by a function named cmd_<verb>; `main([])` must print the
-usage and exit 2 rather than fail, and `main(["--version"])` print the version. Exits 1 listing every sub-command that does not.
+usage and exit 2 rather than fail, and `main(["--version"])` print the version. Exits 1
+listing every sub-command that does not.
 """
 
 from __future__ import annotations
