@@ -37,7 +37,7 @@ import yaml
 
 from . import data, provenance
 from .atomic import write_json_atomic, write_text_atomic
-from .errors import ConfigError
+from .errors import BlockedError, ConfigError
 from .grid import Run
 from .progress import ProgressBar
 from .provenance import RunState, archive, states
@@ -179,7 +179,7 @@ def plan(
     existing = [s for s in found if s.state != "missing"]
     if existing and not resume:
         grid_dir = existing[0].run.run_dir.parents[2]
-        raise ConfigError(
+        raise BlockedError(
             f"{grid_dir} already holds {len(existing)} of these runs "
             f"({len(reused)} finished and current): "
             "pass --resume to run only the missing, failed, damaged or stale ones "
