@@ -152,8 +152,10 @@ def aggregate_runs(paths: Paths, *, ci: str = "t", bootstrap_seed: int = 0) -> N
             aggregate.compare_methods(grid, good), paths.tests
         )
         report = aggregate.compute_report(grid, paths.runs)
-        compute = aggregate.write_compute_report(report)
-    log.info(f"wrote {path} ({len(rows)} rows) and {tests_path}")
+        aggregate.write_compute_report(report)
+    log.info(
+        f"wrote {path} ({len(rows)} rows), {tests_path} and {aggregate.COMPUTE_MD}"
+    )
     if stale:
         log.warning(
             f"left out {len(stale)} stale or damaged runs (`{PROG} grid --resume` "
@@ -174,7 +176,6 @@ def aggregate_runs(paths: Paths, *, ci: str = "t", bootstrap_seed: int = 0) -> N
             f"{len(kept_t)} cells have fewer than {MIN_BOOTSTRAP} good runs: "
             "they keep the Student t interval"
         )
-    log.info(compute.splitlines()[0])
 
 
 def print_compute_report(paths: Paths) -> None:
