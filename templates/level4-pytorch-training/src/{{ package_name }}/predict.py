@@ -91,6 +91,10 @@ def _as_batch(
 
 
 def _read_image(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """An image, read by its content whatever its name says. Its size comes from the
+    header before any pixel is decoded: a PNG of 20000 x 20000 blank pixels is 400 KB
+    on disk and took 18 s and 2.6 GB to read; a JPEG of that size stopped in a
+    traceback from Pillow's own, higher limit."""
     from PIL import Image
 
     channels = input_shape[0]
@@ -99,11 +103,22 @@ def _read_image(path: Path, input_shape: tuple[int, ...]) -> torch.Tensor:
             f"{path}: the model takes {channels} channels, and an image gives 1 (grey)"
             " or 3 (RGB): give a .npy array"
         )
-    _check_image_size(path)  # also refuses a missing file or one that is no image
+    too_many = f"{path}: more than {MAX_IMAGE_PIXELS:,} pixels, too large to read"
     try:
-        with Image.open(path) as image:  # by its content, whatever its name says
+        with warnings.catch_warnings():
+            # Pillow warns from 89 million pixels; the limit here is lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ConfigError(f"{too_many} ({width} x {height})")
             pixels = _pixels(image, channels)
-    except (OSError, ValueError, SyntaxError):  # the pixels past a good header
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except Image.DecompressionBombError:
+        raise ConfigError(too_many) from None
+    except (OSError, ValueError, SyntaxError):  # no image, or pixels cut short
         raise ConfigError(f"{path}: not an image this program can read") from None
     tensor = torch.from_numpy(pixels).permute(2, 0, 1)[None]
     return F.interpolate(tensor, size=input_shape[1:], mode="bilinear", antialias=True)
@@ -123,29 +138,6 @@ def _pixels(image: PillowImage, channels: int) -> np.ndarray:
         image = Image.alpha_composite(black, image.convert("RGBA"))
     pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"), np.float32)
     return pixels.reshape(*pixels.shape[:2], channels) / 255.0
-
-
-def _check_image_size(path: Path) -> None:
-    """Refuse an image too large to decode, from its header alone. A PNG of 20000 x
-    20000 blank pixels is 400 KB on disk and took 18 s and 2.6 GB to read; a JPEG of
-    that size stopped in a traceback from Pillow's own, higher limit."""
-    from PIL import Image
-
-    too_many = f"{path}: more than {MAX_IMAGE_PIXELS:,} pixels, too large to read"
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns from 89 million pixels; the limit here is lower.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except Image.DecompressionBombError:
-        raise ConfigError(too_many) from None
-    except (OSError, ValueError, SyntaxError):
-        raise ConfigError(f"{path}: not an image this program can read") from None
-    if width * height > MAX_IMAGE_PIXELS:
-        raise ConfigError(f"{too_many} ({width} x {height})")
 
 
 @torch.no_grad()
