@@ -41,6 +41,7 @@ from .worktree import (
     copy_overlay,
     export_patches,
     fetch,
+    give_up_am,
     partial_apply,
     read_state,
     refuse_if_dirty,
@@ -388,10 +389,7 @@ def _resume(
             " interrupted): `rebase --continue` goes on where it was, `rebase --abort`"
             " gives it up"
         )
-    if am_in_progress(git):
-        git.run("am", "--abort", check=False)
-        if am_in_progress(git):
-            git.run("am", "--quit", check=False)
+    give_up_am(git)
     if not state.switched:
         _switch(project, git, state)
     elif state.current and state.current not in state.statuses and state.before:
@@ -417,8 +415,7 @@ def abort(project: Project) -> None:
     """Give the rebase up: back to the previous pin and work tree commits."""
     state = RebaseState.load(project)
     git = work_git(project)
-    if am_in_progress(git):
-        git.run("am", "--abort", check=False)
+    give_up_am(git)
     git.run("checkout", "--quiet", "--force", "-B", BRANCH, state.previous_head)
     git.run("update-ref", BASE_REF, state.previous)
     _remove_overlay_copies(project, git)

@@ -290,6 +290,15 @@ def am_in_progress(git: Git) -> bool:
     return (git.git_dir / "rebase-apply").exists()
 
 
+def give_up_am(git: Git) -> None:
+    """End a `git am` under way. `--abort` can fail on a session a kill left half
+    written ("cannot resume"); `--quit` then forgets it, the files as they are."""
+    if am_in_progress(git):
+        git.run("am", "--abort", check=False)
+        if am_in_progress(git):
+            git.run("am", "--quit", check=False)
+
+
 def rebase_under_way(project: Project) -> bool:
     return (project.state_dir / REBASE_STATE).is_file()
 
@@ -627,10 +636,7 @@ def _trees_differ(git: Git, commit: str) -> bool:
 def _clear_interrupted_apply(project: Project, git: Git) -> None:
     """Give up what an `apply` killed midway left: its `git am` session, and files its
     checkout wrote in part. Those are stashed, not deleted: they may hold edits."""
-    if am_in_progress(git):
-        git.run("am", "--abort", check=False)
-        if am_in_progress(git):
-            git.run("am", "--quit", check=False)
+    give_up_am(git)
     if git.run("status", "--porcelain", "--untracked-files=all").stdout.strip():
         message = "uncommitted changes that apply --discard found after an interruption"
         git.run("stash", "push", "--quiet", "--include-untracked", "-m", message)
